@@ -1,0 +1,78 @@
+//! The `smta-verify` command: parses flags, calls the library, maps the outcome to an
+//! exit code. Everything a `cargo test` user can do goes through the same library calls.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{exit, Cli, Command};
+use smta_verify::{Backend, Sandbox, SqlSource};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMTA_VERIFY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code as u8)
+}
+
+async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Schema(args) => match SqlSource::reference(args.flavor) {
+            Ok(sources) => {
+                for source in sources {
+                    println!("-- ==== {} ====", source.name);
+                    println!("{}", source.sql.trim_end());
+                    println!();
+                }
+                exit::CLEAN
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Serve(args) => {
+            let sources = match SqlSource::reference(args.flavor) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let sandbox = match Sandbox::start(Backend::Auto, args.flavor, &sources).await {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            println!("{}", sandbox.connection_string());
+            eprintln!(
+                "serving the {} reference schema on {}; Ctrl-C stops it",
+                args.flavor,
+                sandbox.describe()
+            );
+            wait_for_termination().await;
+            drop(sandbox);
+            exit::CLEAN
+        }
+    }
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn fail(error: &dyn std::error::Error) -> i32 {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+    exit::ERROR
+}

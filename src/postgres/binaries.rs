@@ -1,0 +1,119 @@
+//! Finding the PostgreSQL server binaries on this machine.
+//!
+//! The local backend needs `initdb` and `postgres` from one installation. We look where
+//! PostgreSQL's own tooling says they are (`pg_config --bindir`), then on `PATH`, then in
+//! Debian's versioned layout, and report every place we tried when nothing fits, so the
+//! user knows what to install or which other backend to pick.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::BackendError;
+
+/// A directory holding `initdb` and `postgres` of one PostgreSQL installation.
+#[derive(Debug, Clone)]
+pub(crate) struct PgBinaries {
+    pub(crate) bindir: PathBuf,
+}
+
+impl PgBinaries {
+    pub(crate) fn initdb(&self) -> PathBuf {
+        self.bindir.join("initdb")
+    }
+
+    pub(crate) fn postgres(&self) -> PathBuf {
+        self.bindir.join("postgres")
+    }
+
+    /// Looks in order: `$SMTA_VERIFY_PG_BINDIR`, `pg_config --bindir`, `PATH`,
+    /// `/usr/lib/postgresql/<newest>/bin`.
+    pub(crate) fn locate() -> Result<Self, BackendError> {
+        let mut tried = Vec::new();
+        for candidate in candidates() {
+            if is_server_bindir(&candidate) {
+                return Ok(Self { bindir: candidate });
+            }
+            tried.push(candidate.display().to_string());
+        }
+        Err(BackendError::NoPostgres { tried })
+    }
+}
+
+fn is_server_bindir(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("postgres").is_file()
+}
+
+fn candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::var_os("SMTA_VERIFY_PG_BINDIR") {
+        out.push(PathBuf::from(dir));
+    }
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        if output.status.success() {
+            let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            if !dir.is_empty() {
+                out.push(PathBuf::from(dir));
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let initdb = dir.join("initdb");
+            if initdb.is_file() {
+                // Debian links /usr/local/bin/initdb into the versioned bindir, where
+                // `postgres` lives too: follow the link to find the pair.
+                match std::fs::canonicalize(&initdb) {
+                    Ok(real) => out.extend(real.parent().map(Path::to_path_buf)),
+                    Err(_) => out.push(dir),
+                }
+            }
+        }
+    }
+    out.extend(debian_bindirs(Path::new("/usr/lib/postgresql")));
+    out.dedup();
+    out
+}
+
+/// `/usr/lib/postgresql/*/bin`, newest major version first.
+fn debian_bindirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<(u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.into_iter().map(|(_, p)| p).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_layout_lists_newest_major_first() {
+        let root = tempfile::tempdir().unwrap();
+        for v in ["13", "15", "9", "notaversion"] {
+            std::fs::create_dir_all(root.path().join(v).join("bin")).unwrap();
+        }
+        let dirs = debian_bindirs(root.path());
+        let names: Vec<_> = dirs
+            .iter()
+            .map(|d| d.parent().unwrap().file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["15", "13", "9"]);
+    }
+
+    #[test]
+    fn a_directory_without_both_binaries_is_not_a_server_bindir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("initdb"), "").unwrap();
+        assert!(!is_server_bindir(dir.path()));
+        std::fs::write(dir.path().join("postgres"), "").unwrap();
+        assert!(is_server_bindir(dir.path()));
+    }
+}
