@@ -16,6 +16,12 @@ pub enum Error {
     Source(#[from] SourceError),
     #[error("installing the schema failed at {0}")]
     Install(#[from] InstallError),
+    #[error(transparent)]
+    Rules(#[from] crate::access::RulesError),
+    #[error("a row the checks need could not be seeded: {0}")]
+    Seed(String),
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
     #[error("could not {action}: {source}")]
     Database {
         action: &'static str,

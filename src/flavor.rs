@@ -13,6 +13,8 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
+use crate::sql::quote_literal;
+
 /// An SMTA flavour: which roles exist and where the current user id comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,28 +48,46 @@ impl Flavor {
         }
     }
 
+    /// The transaction-local settings that carry `actor`'s identity.
+    pub(crate) fn identity_settings(self, actor: &Actor) -> Vec<(&'static str, String)> {
+        match (self, actor) {
+            (Flavor::Supabase, Actor::User(id)) => vec![
+                (
+                    "request.jwt.claims",
+                    format!("{{\"sub\":\"{id}\",\"role\":\"authenticated\"}}"),
+                ),
+                ("request.jwt.claim.sub", id.to_string()),
+            ],
+            (Flavor::Supabase, Actor::Anonymous) => {
+                vec![("request.jwt.claims", "{\"role\":\"anon\"}".into())]
+            }
+            (Flavor::Supabase, Actor::Service) => {
+                vec![("request.jwt.claims", "{\"role\":\"service_role\"}".into())]
+            }
+            (Flavor::Payload, Actor::User(id)) => vec![("app.current_user_id", id.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
     /// SQL that makes the rest of the transaction run as `actor` (role and identity).
     /// Transaction-local only: `SET LOCAL` and `set_config(…, true)`.
     pub(crate) fn become_sql(self, actor: &Actor) -> String {
-        let role = self.role(actor);
-        let identity = match (self, actor) {
-            (Flavor::Supabase, Actor::User(id)) => format!(
-                "SELECT set_config('request.jwt.claims', '{{\"sub\":\"{id}\",\"role\":\"authenticated\"}}', true), \
-                 set_config('request.jwt.claim.sub', '{id}', true);"
-            ),
-            (Flavor::Supabase, Actor::Anonymous) => {
-                "SELECT set_config('request.jwt.claims', '{\"role\":\"anon\"}', true);".into()
-            }
-            (Flavor::Supabase, Actor::Service) => {
-                "SELECT set_config('request.jwt.claims', '{\"role\":\"service_role\"}', true);"
-                    .into()
-            }
-            (Flavor::Payload, Actor::User(id)) => {
-                format!("SELECT set_config('app.current_user_id', '{id}', true);")
-            }
-            _ => String::new(),
-        };
-        format!("SET LOCAL ROLE {role}; {identity}")
+        let mut sql = format!("SET LOCAL ROLE {};", self.role(actor));
+        let settings = self.identity_settings(actor);
+        if !settings.is_empty() {
+            let calls: Vec<String> = settings
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "set_config({}, {}, true)",
+                        quote_literal(k),
+                        quote_literal(v)
+                    )
+                })
+                .collect();
+            sql.push_str(&format!(" SELECT {};", calls.join(", ")));
+        }
+        sql
     }
 
     /// Roles the harness itself needs beside the schema's: a role with nothing but

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{exit, Cli, Command};
-use smta_verify::{Backend, Sandbox, SqlSource};
+use smta_verify::{Backend, Format, Sandbox, SqlSource, Verifier};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Check(args) => check(args).await,
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
@@ -55,6 +56,56 @@ async fn run(cli: Cli) -> i32 {
             drop(sandbox);
             exit::CLEAN
         }
+    }
+}
+
+async fn check(args: cli::CheckArgs) -> i32 {
+    let formats: Result<Vec<Format>, String> = args.format.iter().map(|f| f.parse()).collect();
+    let formats = match formats {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --format: {e}");
+            return exit::ERROR;
+        }
+    };
+    let mut verifier = Verifier::new(args.flavor)
+        .backend(args.backend.into())
+        .cases(args.cases);
+    for path in &args.schema {
+        verifier = verifier.schema(path);
+    }
+    for path in &args.extra_sql {
+        verifier = verifier.extra_sql(path);
+    }
+    if let Some(path) = &args.access {
+        verifier = verifier.access_rules(path);
+    }
+    if let Some(seed) = args.seed {
+        verifier = verifier.seed(seed);
+    }
+    let report = match verifier.run().await {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    eprint!("{}", report.text_summary());
+    match report.write(&args.out, &formats) {
+        Ok(paths) => {
+            for p in paths {
+                eprintln!("wrote {}", p.display());
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "error: could not write the reports to {}: {e}",
+                args.out.display()
+            );
+            return exit::ERROR;
+        }
+    }
+    if report.findings_at_or_above(args.fail_on).next().is_some() {
+        exit::FINDINGS
+    } else {
+        exit::CLEAN
     }
 }
 

@@ -4,15 +4,16 @@
 //! schema files and validating rules happen later, in the library, so that `cargo test`
 //! users and CLI users get the same checks and the same error messages.
 
-use clap::{Args, Parser, Subcommand};
-use smta_verify::Flavor;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use smta_verify::{Flavor, Severity};
 
 /// Exit codes: documented constants, one meaning each (SPEC §5).
 pub(crate) mod exit {
     /// The run completed with no finding at or above `--fail-on`.
     pub(crate) const CLEAN: i32 = 0;
     /// The run completed and found defects at or above `--fail-on`.
-    #[allow(dead_code)]
     pub(crate) const FINDINGS: i32 = 1;
     /// The run could not be done: bad input, no PostgreSQL, Docker missing, …
     pub(crate) const ERROR: i32 = 2;
@@ -31,11 +32,72 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Verify a schema: generated worlds, every actor, every table; writes reports.
+    Check(CheckArgs),
     /// Print the complete reference schema SQL for a flavor (to pipe into psql).
     Schema(SchemaArgs),
     /// Start a throwaway database with a schema installed and wait (for psql and
     /// reproduction scripts); Ctrl-C removes it.
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Schema SQL: a file, or a directory of .sql files applied in path order.
+    /// Repeatable, applied in order. Default: the built-in reference schema.
+    #[arg(long = "schema", value_name = "PATH")]
+    pub(crate) schema: Vec<PathBuf>,
+    /// SQL applied after the schema (overlays, your `app` tables). Repeatable.
+    #[arg(long = "extra-sql", value_name = "FILE")]
+    pub(crate) extra_sql: Vec<PathBuf>,
+    /// SMTA flavor: supabase or payload.
+    #[arg(long, default_value = "supabase", value_parser = parse_flavor)]
+    pub(crate) flavor: Flavor,
+    /// Access rules file (TOML). Default: the reference rules.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access: Option<PathBuf>,
+    /// Where PostgreSQL comes from.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) backend: BackendArg,
+    /// Number of generated worlds (property cases).
+    #[arg(long, default_value_t = smta_verify::DEFAULT_CASES)]
+    pub(crate) cases: u32,
+    /// Seed of the world generator; the same seed reproduces a run.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Directory for the reports.
+    #[arg(long, default_value = "smta-verify-report")]
+    pub(crate) out: PathBuf,
+    /// Report formats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "json")]
+    pub(crate) format: Vec<String>,
+    /// Exit 1 when a finding has at least this severity.
+    #[arg(long, default_value = "low", value_parser = parse_severity)]
+    pub(crate) fail_on: Severity,
+}
+
+/// `--backend` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum BackendArg {
+    Auto,
+    Local,
+    Container,
+    Url,
+}
+
+impl From<BackendArg> for smta_verify::Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => smta_verify::Backend::Auto,
+            BackendArg::Local => smta_verify::Backend::Local,
+            BackendArg::Container => smta_verify::Backend::Container,
+            BackendArg::Url => smta_verify::Backend::Url,
+        }
+    }
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,129 @@
+//! The access rules file (TOML) as written by a person, before it meets a database.
+//!
+//! Parsing only checks shape and the rule language; whether the tables and columns
+//! exist is decided when the rules are resolved against the catalog (`super`), so the
+//! two kinds of mistakes get their own messages.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The reference rules, encoding SPEC §3; the default of every run.
+pub(crate) const REFERENCE_RULES: &str = include_str!("../../fixtures/access/reference.toml");
+pub(crate) const REFERENCE_RULES_NAME: &str = "fixtures/access/reference.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RulesFile {
+    pub(crate) version: u32,
+    /// Functions an unauthenticated caller may execute (`schema.name`).
+    #[serde(default)]
+    pub(crate) anonymous_functions: Vec<String>,
+    /// Schemas whose tables only the service role may touch.
+    #[serde(default)]
+    pub(crate) service_only_schemas: Vec<String>,
+    /// Schemas left out of row-level checks (extension internals and the like).
+    #[serde(default)]
+    pub(crate) ignored_schemas: Vec<String>,
+    #[serde(default)]
+    pub(crate) tables: BTreeMap<String, TableRules>,
+    #[serde(default)]
+    pub(crate) functions: BTreeMap<String, FunctionRules>,
+}
+
+/// What one table allows, per operation, for an authenticated user.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TableRules {
+    /// How a row reaches its organization: a column holding the organization id, or
+    /// a column with a foreign key to a table whose own `tenant` continues the path.
+    pub(crate) tenant: Option<String>,
+    pub(crate) select: Option<String>,
+    pub(crate) insert: Option<String>,
+    /// Checked against the row before the update (USING).
+    pub(crate) update: Option<String>,
+    /// Checked against the row after the update (WITH CHECK); defaults to `update`.
+    pub(crate) update_check: Option<String>,
+    pub(crate) delete: Option<String>,
+    /// What the service role may do: all, read, none or unchecked.
+    pub(crate) service: Option<String>,
+    /// References (foreign-key columns) besides the tenant path whose soft deletion
+    /// hides the row too, e.g. an invitation to a deleted unit.
+    #[serde(default)]
+    pub(crate) live_via: Vec<String>,
+    /// Columns no app user may change.
+    #[serde(default)]
+    pub(crate) immutable: Vec<String>,
+    /// Columns whose change grants power (roles, admin flags): a forbidden change of
+    /// one is privilege escalation rather than a plain unauthorized write.
+    #[serde(default)]
+    pub(crate) privileged: Vec<String>,
+    /// An audit trail: any write to it is tampering (audit-mutable / audit-forgeable).
+    #[serde(default)]
+    pub(crate) audit: bool,
+}
+
+/// What a function may return beyond what its caller may SELECT.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FunctionRules {
+    /// Table → rule: rows of that table the function may return to a caller.
+    #[serde(default)]
+    pub(crate) may_return: BTreeMap<String, String>,
+}
+
+/// The file could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct RulesError {
+    pub(crate) file: String,
+    pub(crate) problem: String,
+}
+
+impl RulesFile {
+    pub(crate) fn parse(file: &str, text: &str) -> Result<Self, RulesError> {
+        let rules: RulesFile = toml::from_str(text).map_err(|e| RulesError {
+            file: file.to_string(),
+            problem: e.to_string(),
+        })?;
+        if rules.version != 1 {
+            return Err(RulesError {
+                file: file.to_string(),
+                problem: format!(
+                    "version {} is not supported; this smta-verify reads version 1",
+                    rules.version
+                ),
+            });
+        }
+        Ok(rules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_rules_parse() {
+        let rules = RulesFile::parse(REFERENCE_RULES_NAME, REFERENCE_RULES).unwrap();
+        assert!(rules.tables.contains_key("core.memberships"));
+    }
+
+    #[test]
+    fn unknown_keys_and_versions_are_refused_with_the_file_name() {
+        let err = RulesFile::parse(
+            "r.toml",
+            "version = 1\n[tables.\"core.x\"]\nselekt = \"member\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("r.toml:") && err.contains("selekt"),
+            "{err}"
+        );
+        let err = RulesFile::parse("r.toml", "version = 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 7"), "{err}");
+    }
+}

@@ -1,0 +1,619 @@
+//! Judging: each probe's outcome against the oracle, as findings and matrix cells.
+//!
+//! A read that shows a row the rules hide is a leak, classified by whose row it is
+//! (another tenant's, the same tenant's, a soft-deleted one); a write that took effect
+//! where the rules forbid it is a cross-tenant or unauthorized write, or privilege
+//! escalation when it changed who may do what. Over-restriction is reported only for
+//! the benign probes (reads, `SET c = c`, own-organization inserts), whose refusal
+//! means a legitimate user is locked out; an attack that fails is never a finding.
+
+use std::collections::BTreeSet;
+
+use super::plan::{key_condition, Families};
+use super::probe::{InsertPurpose, Outcome, Probe, Step};
+use crate::access::oracle::{Expect, Oracle};
+use crate::access::TableModel;
+use crate::catalog::Catalog;
+use crate::finding::{CheckId, Finding};
+use crate::flavor::{Actor, Flavor};
+use crate::world::truth::{row_key, Row};
+
+/// One cell observation of the access matrix: what an actor could do to a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Observation {
+    pub(crate) actor: String,
+    pub(crate) table: String,
+    pub(crate) operation: &'static str,
+    pub(crate) expected: Reach,
+    pub(crate) observed: Reach,
+}
+
+/// How much of a table an operation reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Reach {
+    /// Refused outright (permission denied).
+    Denied,
+    /// Allowed, but no row qualified.
+    None,
+    /// Some rows, not all.
+    Filtered,
+    /// Every row.
+    All,
+}
+
+fn reach(rows: usize, total: usize) -> Reach {
+    match rows {
+        0 => Reach::None,
+        n if n >= total => Reach::All,
+        _ => Reach::Filtered,
+    }
+}
+
+/// The result of judging a case's probes.
+#[derive(Debug, Default)]
+pub(crate) struct Verdict {
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) observations: Vec<Observation>,
+    /// Per-row probes to run because a set-based statement failed as a whole.
+    pub(crate) follow_ups: Vec<Step>,
+}
+
+pub(crate) struct Judge<'a> {
+    pub(crate) flavor: Flavor,
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) oracle: &'a Oracle<'a>,
+    pub(crate) actors: &'a [Actor],
+    /// The seed script of the case, for reproductions.
+    pub(crate) seed_sql: &'a str,
+    pub(crate) families: Families,
+}
+
+/// Actor kinds as the matrix shows them.
+pub(crate) fn actor_kind(actor: &Actor) -> String {
+    match actor {
+        Actor::User(_) => "user".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Judge<'_> {
+    fn table(&self, name: &str) -> &TableModel {
+        self.oracle
+            .model
+            .table(name)
+            .expect("probed tables are modelled")
+    }
+
+    fn rows(&self, table: &str) -> Vec<&Row> {
+        self.oracle
+            .truth
+            .table(table)
+            .map(|t| t.rows.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// A psql script that seeds the case's world and runs `statement` as the actor.
+    pub(crate) fn reproduction(&self, actor: &Actor, statement: &str, note: &str) -> String {
+        format!(
+            "-- smta-verify reproduction. Run against a fresh install of the same schema\n\
+             -- (e.g. the database `smta-verify serve --flavor {flavor}` prints), as a superuser:\n\
+             --   psql -v ON_ERROR_STOP=1 \"<connection string>\" -f this-file.sql\n\
+             BEGIN;\n\
+             SET TimeZone = 'UTC';\n\
+             -- 1. The world of the failing case, seeded as the superuser (triggers on).\n\
+             {seed}\n\
+             -- 2. Act as {actor}.\n\
+             {become}\n\
+             -- 3. {note}\n\
+             {statement};\n\
+             ROLLBACK;\n",
+            flavor = self.flavor,
+            seed = self.seed_sql,
+            become = self.flavor.become_sql(actor),
+        )
+    }
+
+    fn is_service_only(&self, table: &str) -> bool {
+        table
+            .split_once('.')
+            .is_some_and(|(schema, _)| self.oracle.model.service_only_schemas.contains(schema))
+    }
+
+    /// The check a forbidden access falls under.
+    fn violation(
+        &self,
+        actor: &Actor,
+        table: &TableModel,
+        probe: &Probe,
+        org: Option<&str>,
+        write: bool,
+    ) -> CheckId {
+        let foreign = |org: Option<&str>| match (actor, org) {
+            (Actor::User(id), Some(o)) => {
+                !self.oracle.organizations_of(&id.to_string()).contains(o)
+            }
+            _ => false,
+        };
+        match actor {
+            Actor::Anonymous | Actor::PublicOnly => return CheckId::PublicTableAccess,
+            Actor::User(_) if self.is_service_only(&table.table) => {
+                return CheckId::PlatformExposed
+            }
+            _ => {}
+        }
+        if table.audit && write {
+            return match probe {
+                Probe::Insert { .. } | Probe::Upsert { .. } => CheckId::AuditForgeable,
+                _ => CheckId::AuditMutable,
+            };
+        }
+        match probe {
+            Probe::Escalate { .. }
+            | Probe::Insert {
+                purpose: InsertPurpose::SelfAdd,
+                ..
+            } => CheckId::PrivilegeEscalation,
+            _ if foreign(org) => {
+                if write {
+                    CheckId::CrossTenantWrite
+                } else {
+                    CheckId::CrossTenantRead
+                }
+            }
+            _ if write => CheckId::UnauthorizedWrite,
+            _ => CheckId::UnauthorizedRead,
+        }
+    }
+
+    fn org_of(&self, table: &str, key: &str) -> Option<String> {
+        self.oracle.placement(table, key).organization
+    }
+
+    pub(crate) fn judge(&self, steps: &[Step], outcomes: &[Outcome]) -> Verdict {
+        let mut verdict = Verdict::default();
+        for (step, outcome) in steps.iter().zip(outcomes) {
+            self.judge_step(step, outcome, &mut verdict);
+        }
+        verdict
+    }
+
+    fn judge_step(&self, step: &Step, outcome: &Outcome, verdict: &mut Verdict) {
+        let actor = &self.actors[step.actor];
+        if let Probe::ReadAll { tables } = &step.probe {
+            return self.judge_read_all(step, tables, outcome, verdict);
+        }
+        let table = self.table(&step.table);
+        match &step.probe {
+            Probe::ReadAll { .. } => unreachable!("handled above"),
+            Probe::Read | Probe::UpdateAll { .. } | Probe::DeleteAll => {
+                self.judge_set(step, outcome, actor, table, verdict)
+            }
+            Probe::UpdateRow { key, .. } | Probe::DeleteRow { key } => {
+                let Some(row) = self
+                    .oracle
+                    .truth
+                    .table(&table.table)
+                    .and_then(|t| t.get(key))
+                else {
+                    return;
+                };
+                // A refused delete is never over-restriction: SMTA deletes softly, and
+                // business guards (the super admin, built-in roles) rightly refuse it.
+                let (expect, benign) = match step.probe {
+                    Probe::UpdateRow { .. } => {
+                        (self.oracle.may_update(actor, table, row, row), true)
+                    }
+                    _ => (self.oracle.may_delete(actor, table, row), false),
+                };
+                let org = self.org_of(&table.table, key);
+                self.judge_single(step, outcome, actor, table, expect, org, benign, verdict);
+            }
+            Probe::Insert { row, purpose } => {
+                let expect = self.oracle.may_insert(actor, table, row);
+                let org = self.oracle.place(&table.table, row).organization;
+                let benign = *purpose == InsertPurpose::Own;
+                self.judge_single(step, outcome, actor, table, expect, org, benign, verdict);
+            }
+            Probe::Move { key, new } | Probe::Escalate { key, new, .. } => {
+                let Some(old) = self
+                    .oracle
+                    .truth
+                    .table(&table.table)
+                    .and_then(|t| t.get(key))
+                else {
+                    return;
+                };
+                let expect = self.oracle.may_update(actor, table, old, new);
+                let org = self.oracle.place(&table.table, new).organization;
+                self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
+            }
+            Probe::Upsert { key, new } => {
+                let Some(old) = self
+                    .oracle
+                    .truth
+                    .table(&table.table)
+                    .and_then(|t| t.get(key))
+                else {
+                    return;
+                };
+                let expect = self.oracle.may_update(actor, table, old, new);
+                let org = self.org_of(&table.table, key);
+                self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
+            }
+        }
+    }
+
+    /// A combined read: judged table by table, or retried table by table if it failed.
+    fn judge_read_all(
+        &self,
+        step: &Step,
+        tables: &[String],
+        outcome: &Outcome,
+        verdict: &mut Verdict,
+    ) {
+        if outcome.failed() {
+            for table in tables {
+                verdict
+                    .follow_ups
+                    .push(self.read_step(step.actor, self.table(table)));
+            }
+            return;
+        }
+        let per_table: std::collections::BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(outcome.output.as_deref().unwrap_or("{}")).unwrap_or_default();
+        for table in tables {
+            let single = self.read_step(step.actor, self.table(table));
+            let part = Outcome {
+                output: per_table.get(table).map(|v| v.to_string()),
+                ..Outcome::default()
+            };
+            self.judge_set(
+                &single,
+                &part,
+                &self.actors[step.actor],
+                self.table(table),
+                verdict,
+            );
+        }
+    }
+
+    fn read_step(&self, actor: usize, table: &TableModel) -> Step {
+        Step {
+            actor,
+            table: table.table.clone(),
+            probe: Probe::Read,
+            sql: format!(
+                "SELECT coalesce(jsonb_agg({}), '[]')::text FROM {} t",
+                crate::world::truth::key_sql(&table.key),
+                crate::sql::quote_qualified(&table.table)
+            ),
+            mode: super::probe::Mode::Query,
+        }
+    }
+
+    /// Reads and whole-table writes: the set of rows reached against the set allowed.
+    fn judge_set(
+        &self,
+        step: &Step,
+        outcome: &Outcome,
+        actor: &Actor,
+        table: &TableModel,
+        verdict: &mut Verdict,
+    ) {
+        let rows = self.rows(&table.table);
+        let mut expected = BTreeSet::new();
+        let mut unchecked = false;
+        for row in &rows {
+            let expect = match &step.probe {
+                Probe::Read => self.oracle.may_select(actor, table, row),
+                Probe::UpdateAll { .. } => self.oracle.may_update(actor, table, row, row),
+                _ => self.oracle.may_delete(actor, table, row),
+            };
+            match expect {
+                Expect::Allowed => {
+                    expected.insert(row_key(row, &table.key));
+                }
+                Expect::Unchecked => unchecked = true,
+                Expect::Denied => {}
+            }
+        }
+        if unchecked {
+            return;
+        }
+        let observed: BTreeSet<String> = outcome.keys().into_iter().collect();
+        verdict.observations.push(Observation {
+            actor: actor_kind(actor),
+            table: table.table.clone(),
+            operation: step.probe.operation(),
+            expected: reach(expected.len(), rows.len()),
+            observed: if outcome.failed() {
+                Reach::Denied
+            } else {
+                reach(observed.len(), rows.len())
+            },
+        });
+
+        if outcome.failed() {
+            // Nothing was reached. Only a refusal of something allowed matters: a read
+            // is over-restricted; a whole-table write may have failed because of one
+            // row, so the allowed rows are tried one by one.
+            if !expected.is_empty() {
+                match &step.probe {
+                    Probe::Read => verdict
+                        .findings
+                        .push(self.over_restricted(step, actor, table, &expected, outcome)),
+                    Probe::UpdateAll { column } => {
+                        for key in &expected {
+                            verdict.follow_ups.push(self.row_probe(
+                                step,
+                                table,
+                                Probe::UpdateRow {
+                                    key: key.clone(),
+                                    column: column.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    _ => {
+                        for key in &expected {
+                            verdict.follow_ups.push(self.row_probe(
+                                step,
+                                table,
+                                Probe::DeleteRow { key: key.clone() },
+                            ));
+                        }
+                    }
+                }
+            }
+            return;
+        }
+
+        let extra: Vec<&String> = observed.difference(&expected).collect();
+        let missing: BTreeSet<String> = expected.difference(&observed).cloned().collect();
+        // Group leaked rows by the check they fall under, one finding per group.
+        let mut groups: std::collections::BTreeMap<CheckId, Vec<&String>> = Default::default();
+        for key in extra {
+            let org = self.org_of(&table.table, key);
+            let mut check = self.violation(
+                actor,
+                table,
+                &step.probe,
+                org.as_deref(),
+                step.probe.is_write(),
+            );
+            if let (Probe::Read, Actor::User(id), Some(row)) = (
+                &step.probe,
+                actor,
+                self.oracle
+                    .truth
+                    .table(&table.table)
+                    .and_then(|t| t.get(key)),
+            ) {
+                let place = self.oracle.placement(&table.table, key);
+                if !place.live
+                    && self
+                        .oracle
+                        .visible_ignoring_deletion(&id.to_string(), table, row)
+                {
+                    check = CheckId::SoftDeletedAccess;
+                }
+            }
+            groups.entry(check).or_default().push(key);
+        }
+        for (check, keys) in groups {
+            let verb = match step.probe {
+                Probe::Read => "can read",
+                Probe::UpdateAll { .. } => "can update",
+                _ => "can delete",
+            };
+            let rule = match step.probe {
+                Probe::Read => format!("select = `{}`", rule_text(&table.select)),
+                Probe::UpdateAll { .. } => format!("update = `{}`", rule_text(&table.update)),
+                _ => format!("delete = `{}`", rule_text(&table.delete)),
+            };
+            let orgs: BTreeSet<String> = keys
+                .iter()
+                .filter_map(|k| self.org_of(&table.table, k))
+                .collect();
+            let message = format!(
+                "{actor} {verb} {} row(s) of {} that the rules forbid ({rule}){}: {}",
+                keys.len(),
+                table.table,
+                if orgs.is_empty() {
+                    String::new()
+                } else {
+                    format!(", belonging to organization(s) {}", join(&orgs))
+                },
+                join(keys.iter().take(5))
+            );
+            let note = format!(
+                "Returns the forbidden keys among others: {}",
+                join(keys.iter().take(5))
+            );
+            verdict.findings.push(
+                Finding::new(check, &table.table, step.probe.operation())
+                    .actor(actor)
+                    .message(message)
+                    .reproduction(self.reproduction(actor, &step.sql, &note)),
+            );
+        }
+        if !missing.is_empty() {
+            verdict
+                .findings
+                .push(self.over_restricted(step, actor, table, &missing, outcome));
+        }
+    }
+
+    fn over_restricted(
+        &self,
+        step: &Step,
+        actor: &Actor,
+        table: &TableModel,
+        missing: &BTreeSet<String>,
+        outcome: &Outcome,
+    ) -> Finding {
+        let how = match &outcome.error {
+            Some(e) => format!(
+                "the statement failed ({}: {e})",
+                outcome.sqlstate.as_deref().unwrap_or("?")
+            ),
+            None => "they were not reached".to_string(),
+        };
+        Finding::new(
+            CheckId::OverRestriction,
+            &table.table,
+            step.probe.operation(),
+        )
+        .actor(actor)
+        .message(format!(
+            "{actor} should reach {} row(s) of {} by {} under the rules, but {how}: {}",
+            missing.len(),
+            table.table,
+            step.probe.operation(),
+            join(missing.iter().take(5))
+        ))
+        .reproduction(self.reproduction(
+            actor,
+            &step.sql,
+            "Should reach the rows named in the finding.",
+        ))
+    }
+
+    fn row_probe(&self, step: &Step, table: &TableModel, probe: Probe) -> Step {
+        let relation = self
+            .catalog
+            .relation(&table.table)
+            .expect("modelled tables exist");
+        let t = crate::sql::quote_qualified(&table.table);
+        let sql = match &probe {
+            Probe::UpdateRow { key, column } => {
+                let c = crate::sql::quote_ident(column);
+                format!(
+                    "UPDATE {t} t SET {c} = t.{c} WHERE {}",
+                    key_condition(relation, &table.key, key)
+                )
+            }
+            Probe::DeleteRow { key } => format!(
+                "DELETE FROM {t} t WHERE {}",
+                key_condition(relation, &table.key, key)
+            ),
+            _ => unreachable!("only row follow-ups"),
+        };
+        Step {
+            actor: step.actor,
+            table: table.table.clone(),
+            probe,
+            sql,
+            mode: super::probe::Mode::Exec,
+        }
+    }
+
+    /// One statement on one row: took effect or not, against the expectation.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_single(
+        &self,
+        step: &Step,
+        outcome: &Outcome,
+        actor: &Actor,
+        table: &TableModel,
+        expect: Expect,
+        org: Option<String>,
+        benign: bool,
+        verdict: &mut Verdict,
+    ) {
+        let wrote = outcome.wrote();
+        match expect {
+            Expect::Denied if wrote => {
+                let check = self.violation(actor, table, &step.probe, org.as_deref(), true);
+                let what = match &step.probe {
+                    Probe::Insert {
+                        purpose: InsertPurpose::SelfAdd,
+                        ..
+                    } => "added themselves with".to_string(),
+                    Probe::Insert { .. } => "inserted a row with".to_string(),
+                    Probe::Move { .. } => "moved a row to another organization with".to_string(),
+                    Probe::Upsert { .. } => {
+                        "overwrote an existing row through ON CONFLICT with".to_string()
+                    }
+                    Probe::Escalate { columns, .. } => {
+                        format!("changed {} with", columns.join(", "))
+                    }
+                    _ => "changed a row with".to_string(),
+                };
+                let mut message = format!(
+                    "{actor} {what} `{}` on {} although the rules forbid it",
+                    abbreviate(&step.sql),
+                    table.table
+                );
+                if let Some(o) = &org {
+                    message.push_str(&format!(" (organization {o})"));
+                }
+                verdict.findings.push(
+                    Finding::new(check, &table.table, step.probe.operation())
+                        .actor(actor)
+                        .message(message)
+                        .reproduction(self.reproduction(
+                            actor,
+                            &step.sql,
+                            "Succeeds, but must be refused.",
+                        )),
+                );
+            }
+            Expect::Allowed if benign && !wrote && (outcome.denied() || !outcome.failed()) => {
+                let how = match (&outcome.sqlstate, &outcome.error) {
+                    (Some(code), Some(e)) => format!("it failed ({code}: {e})"),
+                    _ => "it changed nothing".to_string(),
+                };
+                verdict.findings.push(
+                    Finding::new(
+                        CheckId::OverRestriction,
+                        &table.table,
+                        step.probe.operation(),
+                    )
+                    .actor(actor)
+                    .message(format!(
+                        "{actor} may run `{}` on {} under the rules, but {how}",
+                        abbreviate(&step.sql),
+                        table.table
+                    ))
+                    .reproduction(self.reproduction(
+                        actor,
+                        &step.sql,
+                        "Should succeed.",
+                    )),
+                );
+            }
+            _ => {}
+        }
+        let _ = self.families;
+    }
+}
+
+fn rule_text(expr: &crate::access::Expr) -> String {
+    expr.to_string()
+}
+
+fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn abbreviate(sql: &str) -> String {
+    if sql.len() > 240 {
+        format!(
+            "{}…",
+            &sql[..sql
+                .char_indices()
+                .take(240)
+                .last()
+                .map(|(i, _)| i)
+                .unwrap_or(0)]
+        )
+    } else {
+        sql.to_string()
+    }
+}

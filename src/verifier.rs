@@ -1,0 +1,287 @@
+//! The engine's front door: a builder that says what to verify, and `run()`.
+//!
+//! The CLI and adopters' `cargo test` use exactly this. `run()` resolves the sources,
+//! starts PostgreSQL, installs the schema once into a template, clones a database per
+//! worker, resolves the access rules against the catalog, runs the checks and returns
+//! a [`Report`]. Findings are results, not errors: `Err` means the run could not be done.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+use crate::access::{AccessModel, RulesSource};
+use crate::catalog::Catalog;
+use crate::checks::isolation::property::{self, PropertyConfig};
+use crate::checks::isolation::Families;
+use crate::error::Error;
+use crate::finding::Finding;
+use crate::flavor::Flavor;
+use crate::install::{SqlSource, Template};
+use crate::postgres::{Backend, Server};
+use crate::report::{Counterexample, MatrixEntry, Report, RunInfo, REPORT_SCHEMA_VERSION};
+use crate::world::strategy::Bounds;
+
+/// Where schema SQL comes from.
+#[derive(Debug, Clone)]
+enum SchemaInput {
+    Path(PathBuf),
+    Sql(SqlSource),
+}
+
+/// What to verify and how. Every setter states its default.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    flavor: Flavor,
+    schema: Vec<SchemaInput>,
+    extra_sql: Vec<PathBuf>,
+    rules: RulesSource,
+    backend: Backend,
+    cases: u32,
+    seed: Option<u64>,
+    workers: usize,
+    families: Families,
+    persistence: Option<PathBuf>,
+    max_shrink_time: Duration,
+}
+
+/// Property cases run when nothing else is said.
+pub const DEFAULT_CASES: u32 = 64;
+
+impl Verifier {
+    /// Verifies the built-in reference schema of `flavor` against the reference rules,
+    /// on the local backend chosen by `auto`, with [`DEFAULT_CASES`] cases.
+    pub fn new(flavor: Flavor) -> Self {
+        Self {
+            flavor,
+            schema: Vec::new(),
+            extra_sql: Vec::new(),
+            rules: RulesSource::Reference,
+            backend: Backend::Auto,
+            cases: DEFAULT_CASES,
+            seed: None,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get().min(4))
+                .unwrap_or(2),
+            families: Families::ALL,
+            persistence: None,
+            max_shrink_time: Duration::from_secs(120),
+        }
+    }
+
+    /// Adds a schema file or directory (its `.sql` files in path order), applied in
+    /// the order given. Default: none, meaning the built-in reference schema.
+    pub fn schema(mut self, path: impl Into<PathBuf>) -> Self {
+        self.schema.push(SchemaInput::Path(path.into()));
+        self
+    }
+
+    /// Adds schema SQL given as text (named `name` in errors). Default: none.
+    pub fn schema_sql(mut self, name: impl Into<String>, sql: impl Into<String>) -> Self {
+        self.schema.push(SchemaInput::Sql(SqlSource {
+            name: name.into(),
+            sql: sql.into(),
+        }));
+        self
+    }
+
+    /// Adds SQL applied after the schema: overlays, the adopter's `app` tables.
+    /// Default: none.
+    pub fn extra_sql(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra_sql.push(path.into());
+        self
+    }
+
+    /// The access rules file. Default: the reference rules (SPEC §3).
+    pub fn access_rules(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rules = RulesSource::File(path.into());
+        self
+    }
+
+    /// Where PostgreSQL comes from. Default: [`Backend::Auto`].
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Property cases (generated worlds). Default: [`DEFAULT_CASES`].
+    pub fn cases(mut self, cases: u32) -> Self {
+        self.cases = cases.max(1);
+        self
+    }
+
+    /// The seed of the world generator, for a reproducible run. Default: random
+    /// (the report records the seed used).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Parallel workers, each with its own database. Default: the number of CPUs, at
+    /// most 4.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Which probe families run. Default: all (reads, writes, escalation).
+    pub fn families(mut self, families: Families) -> Self {
+        self.families = families;
+        self
+    }
+
+    /// Keeps failing worlds in `path` and replays them first on the next run (as
+    /// proptest does in tests). Default: off.
+    pub fn persist_failures(mut self, path: impl Into<PathBuf>) -> Self {
+        self.persistence = Some(path.into());
+        self
+    }
+
+    fn sources(&self) -> Result<Vec<SqlSource>, Error> {
+        let mut sources = Vec::new();
+        if self.schema.is_empty() {
+            sources.extend(SqlSource::reference(self.flavor)?);
+        }
+        for input in &self.schema {
+            match input {
+                SchemaInput::Path(p) => sources.extend(SqlSource::from_path(p)?),
+                SchemaInput::Sql(s) => sources.push(s.clone()),
+            }
+        }
+        for path in &self.extra_sql {
+            sources.extend(SqlSource::from_path(path)?);
+        }
+        Ok(sources)
+    }
+
+    /// Runs every check and returns the report.
+    pub async fn run(self) -> Result<Report, Error> {
+        let started = Instant::now();
+        let started_at = humantime_now();
+        let sources = self.sources()?;
+        let seed = self
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let phase = Instant::now();
+        let server = Server::start(self.backend).await?;
+        tracing::info!(elapsed = ?phase.elapsed(), "server ready: {}", server.describe());
+        let phase = Instant::now();
+        let template = Template::build(&server, self.flavor, &sources).await?;
+        tracing::info!(elapsed = ?phase.elapsed(), "schema installed ({} files)", sources.len());
+        let phase = Instant::now();
+        let mut databases = Vec::new();
+        for _ in 0..self.workers {
+            databases.push(template.clone_database(&server).await?);
+        }
+        tracing::info!(elapsed = ?phase.elapsed(), "{} worker database(s) cloned", self.workers);
+        let phase = Instant::now();
+        let mut conn = databases[0].connect().await?;
+        let catalog = Catalog::load(&mut conn).await?;
+        let _ = conn.close().await;
+        let model = AccessModel::resolve(&self.rules, &catalog)?;
+        tracing::info!(elapsed = ?phase.elapsed(), "catalog read, {} tables modelled", model.tables.len());
+
+        let config = PropertyConfig {
+            cases: self.cases,
+            seed,
+            families: self.families,
+            bounds: Bounds::default(),
+            persistence: self.persistence.clone(),
+            max_shrink_time: self.max_shrink_time,
+        };
+        let (catalog, model) = (Arc::new(catalog), Arc::new(model));
+        let flavor = self.flavor;
+        let outcome = {
+            let (catalog, model) = (Arc::clone(&catalog), Arc::clone(&model));
+            tokio::task::spawn_blocking(move || {
+                property::run(flavor, catalog, model, databases, &config)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("the isolation workers: {e}")))??
+        };
+        tracing::info!(elapsed = ?started.elapsed(), cases = outcome.cases, probes = outcome.probes, "isolation property done");
+
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut counterexample = None;
+        if let Some(c) = outcome.counterexample {
+            findings.extend(c.findings);
+            counterexample = Some(Counterexample { world: c.world });
+        }
+        let mut notes: Vec<String> = outcome
+            .seed_notes
+            .iter()
+            .take(20)
+            .map(|n| format!("a seeded row was refused by the database and skipped: {n}"))
+            .collect();
+        if outcome.seed_notes.len() > 20 {
+            notes.push(format!(
+                "… and {} more refused seed rows",
+                outcome.seed_notes.len() - 20
+            ));
+        }
+        let matrix = outcome
+            .matrix
+            .into_iter()
+            .map(|((actor, table, operation), cell)| {
+                let top = |m: &std::collections::BTreeMap<crate::checks::isolation::Reach, u64>| {
+                    m.iter()
+                        .max_by_key(|(_, n)| **n)
+                        .map(|(r, _)| {
+                            serde_json::to_value(r)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default()
+                        })
+                        .unwrap_or_default()
+                };
+                MatrixEntry {
+                    actor,
+                    table,
+                    operation,
+                    expected: top(&cell.expected),
+                    observed: top(&cell.observed),
+                    mismatches: cell.mismatches,
+                    observations: cell.observed.values().sum(),
+                }
+            })
+            .collect();
+        let summary = Report::summarize(&findings, outcome.probes, outcome.rows);
+        let report = Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            run: RunInfo {
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                postgres_version: catalog.server_version.clone(),
+                flavor: self.flavor.to_string(),
+                backend: server.backend().to_string(),
+                seed,
+                cases: outcome.cases,
+                started_at,
+                duration_ms: started.elapsed().as_millis() as u64,
+                schema_sources: sources.iter().map(|s| s.name.clone()).collect(),
+                access_rules: model.source.clone(),
+            },
+            summary,
+            findings,
+            matrix,
+            counterexample,
+            notes,
+        };
+        drop(template);
+        drop(server);
+        Ok(report)
+    }
+
+    /// [`run`](Self::run) for synchronous tests: builds its own runtime.
+    pub fn run_blocking(self) -> Result<Report, Error> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("a runtime: {e}")))?
+            .block_on(self.run())
+    }
+}
+
+fn humantime_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
