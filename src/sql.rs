@@ -1,7 +1,7 @@
 //! Quoting for the SQL text the harness generates.
 //!
 //! Probes, seeds and reproduction scripts are SQL text built from catalog names and
-//! generated values; everything interpolated goes through these two functions, so a
+//! generated values; everything interpolated goes through these functions, so a
 //! table called `"Order"` or a value with a quote in it cannot break a statement.
 
 /// `name` as an identifier, quoted only when it has to be.
@@ -33,6 +33,29 @@ pub(crate) fn quote_qualified(qualified: &str) -> String {
 /// `value` as a string literal.
 pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A JSON value (as `to_jsonb` printed it) as a literal of a column's type.
+pub(crate) fn json_literal(
+    value: Option<&serde_json::Value>,
+    column: &crate::catalog::Column,
+) -> String {
+    use serde_json::Value;
+    let ty = &column.data_type;
+    match value {
+        None | Some(Value::Null) => "NULL".into(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => format!("{n}::{ty}"),
+        Some(Value::String(s)) => format!("{}::{ty}", quote_literal(s)),
+        Some(v @ (Value::Array(_) | Value::Object(_))) if column.base_type.starts_with("json") => {
+            format!("{}::{ty}", quote_literal(&v.to_string()))
+        }
+        Some(v @ Value::Array(_)) => format!(
+            "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))::{ty}",
+            quote_literal(&v.to_string())
+        ),
+        Some(v) => format!("{}::{ty}", quote_literal(&v.to_string())),
+    }
 }
 
 /// Keywords that must be quoted as column or table names.

@@ -66,7 +66,7 @@ impl Verifier {
                 .unwrap_or(2),
             families: Families::ALL,
             persistence: None,
-            max_shrink_time: Duration::from_secs(120),
+            max_shrink_time: Duration::from_secs(30),
         }
     }
 
@@ -182,6 +182,13 @@ impl Verifier {
         let model = AccessModel::resolve(&self.rules, &catalog)?;
         tracing::info!(elapsed = ?phase.elapsed(), "catalog read, {} tables modelled", model.tables.len());
 
+        let mut run_findings = crate::checks::catalog::check(self.flavor, &catalog, &model);
+        let phase = Instant::now();
+        let (fixture_findings, fixture_observations, fixture_notes) =
+            fixture_checks(&databases[0], self.flavor, &catalog, &model).await?;
+        run_findings.extend(fixture_findings);
+        tracing::info!(elapsed = ?phase.elapsed(), "run-wide checks done");
+
         let config = PropertyConfig {
             cases: self.cases,
             seed,
@@ -202,7 +209,7 @@ impl Verifier {
         };
         tracing::info!(elapsed = ?started.elapsed(), cases = outcome.cases, probes = outcome.probes, "isolation property done");
 
-        let mut findings: Vec<Finding> = Vec::new();
+        let mut findings: Vec<Finding> = run_findings;
         let mut counterexample = None;
         if let Some(c) = outcome.counterexample {
             findings.extend(c.findings);
@@ -220,8 +227,10 @@ impl Verifier {
                 outcome.seed_notes.len() - 20
             ));
         }
-        let matrix = outcome
-            .matrix
+        notes.extend(fixture_notes);
+        let mut matrix = outcome.matrix;
+        property::record(&mut matrix, &fixture_observations);
+        let matrix = matrix
             .into_iter()
             .map(|((actor, table, operation), cell)| {
                 let top = |m: &std::collections::BTreeMap<crate::checks::isolation::Reach, u64>| {
@@ -280,6 +289,52 @@ impl Verifier {
             .map_err(|e| Error::Internal(format!("a runtime: {e}")))?
             .block_on(self.run())
     }
+}
+
+/// The checks that run once, on the fixture world: the privilege grid and the audit
+/// trail. One transaction, rolled back.
+async fn fixture_checks(
+    database: &crate::install::Database,
+    flavor: Flavor,
+    catalog: &Catalog,
+    model: &AccessModel,
+) -> Result<
+    (
+        Vec<Finding>,
+        Vec<crate::checks::isolation::Observation>,
+        Vec<String>,
+    ),
+    Error,
+> {
+    let mut conn = database.connect().await?;
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| Error::database("begin the run-wide checks", e))?;
+    let world = crate::world::model::World::basic(crate::world::seed::generic_tables(model).len());
+    // The fixture's first user is the super admin of an organization with audit rows.
+    let user =
+        crate::flavor::Actor::User(crate::world::model::id(crate::world::model::Kind::User, 0));
+    let result = async {
+        let seeded = crate::world::seed(&mut conn, catalog, model, &world).await?;
+        let (mut findings, observations) = crate::checks::privileges::check(
+            &mut conn,
+            flavor,
+            catalog,
+            model,
+            &seeded,
+            user.clone(),
+        )
+        .await?;
+        findings.extend(
+            crate::checks::audit::check(&mut conn, flavor, catalog, model, &seeded, user).await?,
+        );
+        Ok::<_, Error>((findings, observations, seeded.notes))
+    }
+    .await;
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+    let _ = conn.close().await;
+    result
 }
 
 fn humantime_now() -> String {

@@ -95,7 +95,8 @@ begin
   end if;
 
   v_uid := core.get_current_user_id();
-  v_manager := coalesce(core.is_super_admin(old.organization_id) or old.invited_by = v_uid, false);
+  v_manager := coalesce(core.is_super_admin(old.organization_id)
+                        or (old.invited_by = v_uid and core.is_org_member(old.organization_id)), false);
 
   if new.status = 'accepted' and old.status is distinct from 'accepted' then
     if v_uid is null

@@ -99,7 +99,8 @@ begin
   from core.invitations i
   join core.organizations o on o.id = i.organization_id
   where i.id = p_invitation_id and not i.is_deleted and not o.is_deleted
-    and (core.is_super_admin(i.organization_id) or i.invited_by = v_uid);
+    and (core.is_super_admin(i.organization_id)
+         or (i.invited_by = v_uid and core.is_org_member(i.organization_id)));
   if not found then
     raise exception 'only the super admin or the inviter can cancel this invitation' using errcode = '42501';
   end if;
@@ -130,7 +131,8 @@ begin
   from core.invitations i
   join core.organizations o on o.id = i.organization_id
   where i.id = p_invitation_id and not i.is_deleted and not o.is_deleted
-    and (core.is_super_admin(i.organization_id) or i.invited_by = v_uid);
+    and (core.is_super_admin(i.organization_id)
+         or (i.invited_by = v_uid and core.is_org_member(i.organization_id)));
   if not found then
     raise exception 'only the super admin or the inviter can resend this invitation' using errcode = '42501';
   end if;

@@ -120,6 +120,8 @@ pub(crate) struct AccessModel {
     pub(crate) anonymous_functions: BTreeSet<String>,
     /// Function → table → rule for rows it may return beyond SELECT rights.
     pub(crate) may_return: BTreeMap<String, BTreeMap<String, Expr>>,
+    /// Function → table → rule for rows it may change outside the caller's organizations.
+    pub(crate) may_write: BTreeMap<String, BTreeMap<String, Expr>>,
     pub(crate) service_only_schemas: BTreeSet<String>,
 }
 
@@ -198,22 +200,24 @@ impl Resolver<'_> {
         }
 
         let mut may_return = BTreeMap::new();
+        let mut may_write = BTreeMap::new();
         for (function, rules) in &self.file.functions {
-            let mut per_table = BTreeMap::new();
-            for (table, rule) in &rules.may_return {
-                let relation = self.catalog.relation(table).ok_or_else(|| {
-                    self.error(format!(
-                        "[functions.\"{function}\".may_return]: no table `{table}`"
-                    ))
-                })?;
-                let expr = self.parse_rule(
-                    &format!("functions.\"{function}\".may_return.\"{table}\""),
-                    rule,
-                    relation,
-                )?;
-                per_table.insert(table.clone(), expr);
+            for (key, source, target) in [
+                ("may_return", &rules.may_return, &mut may_return),
+                ("may_write", &rules.may_write, &mut may_write),
+            ] {
+                let mut per_table = BTreeMap::new();
+                for (table, rule) in source {
+                    let relation = self.catalog.relation(table).ok_or_else(|| {
+                        self.error(format!(
+                            "[functions.\"{function}\".{key}]: no table `{table}`"
+                        ))
+                    })?;
+                    let path = format!("functions.\"{function}\".{key}.\"{table}\"");
+                    per_table.insert(table.clone(), self.parse_rule(&path, rule, relation)?);
+                }
+                target.insert(function.clone(), per_table);
             }
-            may_return.insert(function.clone(), per_table);
         }
         for function in self
             .file
@@ -239,6 +243,7 @@ impl Resolver<'_> {
             tables,
             anonymous_functions: self.file.anonymous_functions.iter().cloned().collect(),
             may_return,
+            may_write,
             service_only_schemas: service_only,
         })
     }

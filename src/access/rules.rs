@@ -70,6 +70,10 @@ pub(crate) struct FunctionRules {
     /// Table → rule: rows of that table the function may return to a caller.
     #[serde(default)]
     pub(crate) may_return: BTreeMap<String, String>,
+    /// Table → rule: rows the function may change although they belong to an
+    /// organization the caller is not (yet) a member of (accepting an invitation).
+    #[serde(default)]
+    pub(crate) may_write: BTreeMap<String, String>,
 }
 
 /// The file could not be read or parsed.

@@ -32,7 +32,7 @@ pub(crate) fn id(kind: Kind, index: usize) -> Uuid {
     Uuid::from_u128((prefix << 112) | (0x4000u128 << 64) | (0x8000u128 << 48) | (index as u128 + 1))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct World {
     pub users: Vec<User>,
     pub organizations: Vec<Organization>,
@@ -49,13 +49,13 @@ pub struct World {
     pub generic: Vec<Vec<u16>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     /// How the user's own email is capitalised (0: lower case).
     pub email_case: u8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Organization {
     pub name: u8,
     pub creator: usize,
@@ -64,27 +64,27 @@ pub struct Organization {
     pub creator_left: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unit {
     pub organization: usize,
     pub name: u8,
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrgRole {
     pub organization: usize,
     pub name: u8,
 }
 
 /// A role reference: one of the global built-ins or an organization's own role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RoleRef {
     Global(GlobalRole),
     Org(usize),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GlobalRole {
     SuperAdmin,
     Manager,
@@ -101,7 +101,7 @@ impl GlobalRole {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Membership {
     pub user: usize,
     pub organization: usize,
@@ -110,7 +110,7 @@ pub struct Membership {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnitMembership {
     pub user: usize,
     pub unit: usize,
@@ -119,7 +119,7 @@ pub struct UnitMembership {
 }
 
 /// Whom an invitation is addressed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Addressee {
     /// A user of the world, with the email capitalised differently (0: as the user has it).
     User { user: usize, case: u8 },
@@ -127,7 +127,7 @@ pub enum Addressee {
     Stranger,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InvitationStatus {
     Pending,
     Accepted,
@@ -146,7 +146,7 @@ impl InvitationStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invitation {
     pub organization: usize,
     pub unit: Option<usize>,
@@ -158,25 +158,25 @@ pub struct Invitation {
     pub past_expiry: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct File {
     pub organization: usize,
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub organization: usize,
     pub actor: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SecretOwner {
     Organization(usize),
     User(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Secret {
     pub owner: SecretOwner,
     pub name: u8,
@@ -187,9 +187,20 @@ pub struct Secret {
 pub(crate) const NAMES: &[&str] = &["Acme", "Globex", "Initech", "Acme"];
 pub(crate) const ROLE_NAMES: &[&str] = &["editor", "viewer", "manager"];
 
+/// The fixed world of `fixtures/worlds/basic.json`: two organizations with a super
+/// admin, a member, units, files, invitations, audit rows and secrets each, and a user
+/// who belongs to none. Run-wide checks and snapshots use it, so their output does not
+/// depend on the generator.
+const BASIC: &str = include_str!("../../fixtures/worlds/basic.json");
+
 impl World {
-    pub(crate) fn user_id(&self, index: usize) -> Uuid {
-        id(Kind::User, index)
+    /// The fixed fixture world (see `BASIC`), with `generic_tables` tables of generic
+    /// rows (one row each, so platform and `app` tables are not empty).
+    pub fn basic(generic_tables: usize) -> World {
+        let mut world: World =
+            serde_json::from_str(BASIC).expect("fixtures/worlds/basic.json is a World");
+        world.generic = (0..generic_tables).map(|i| vec![i as u16]).collect();
+        world.normalize()
     }
 
     /// The user's email, capitalised the way `case` says (0 keeps it lower case).
@@ -347,6 +358,13 @@ mod tests {
             "aaaa0000-0000-4000-8000-000000000001"
         );
         assert_ne!(id(Kind::Unit, 0), id(Kind::File, 0));
+    }
+
+    #[test]
+    fn the_basic_fixture_world_is_already_normal() {
+        let world = World::basic(2);
+        assert_eq!(world.clone().normalize(), world);
+        assert_eq!(world.users.len(), 4);
     }
 
     #[test]

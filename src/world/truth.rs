@@ -114,6 +114,28 @@ impl Truth {
         Self { tables, now }
     }
 
+    /// Replaces a table's rows (the state after a call, for judging it).
+    pub(crate) fn replace(&mut self, name: &str, rows: Vec<Row>) {
+        let key_columns = self
+            .tables
+            .get(name)
+            .map(|t| t.key_columns.clone())
+            .unwrap_or_default();
+        let by_key = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (row_key(r, &key_columns), i))
+            .collect();
+        self.tables.insert(
+            name.to_string(),
+            TableRows {
+                key_columns,
+                rows,
+                by_key,
+            },
+        );
+    }
+
     pub(crate) fn table(&self, name: &str) -> Option<&TableRows> {
         self.tables.get(name)
     }

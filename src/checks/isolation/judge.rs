@@ -95,22 +95,13 @@ impl Judge<'_> {
 
     /// A psql script that seeds the case's world and runs `statement` as the actor.
     pub(crate) fn reproduction(&self, actor: &Actor, statement: &str, note: &str) -> String {
-        format!(
-            "-- smta-verify reproduction. Run against a fresh install of the same schema\n\
-             -- (e.g. the database `smta-verify serve --flavor {flavor}` prints), as a superuser:\n\
-             --   psql -v ON_ERROR_STOP=1 \"<connection string>\" -f this-file.sql\n\
-             BEGIN;\n\
-             SET TimeZone = 'UTC';\n\
-             -- 1. The world of the failing case, seeded as the superuser (triggers on).\n\
-             {seed}\n\
-             -- 2. Act as {actor}.\n\
-             {become}\n\
-             -- 3. {note}\n\
-             {statement};\n\
-             ROLLBACK;\n",
-            flavor = self.flavor,
-            seed = self.seed_sql,
-            become = self.flavor.become_sql(actor),
+        crate::checks::reproduction(
+            self.flavor,
+            self.seed_sql,
+            &actor.to_string(),
+            &self.flavor.become_sql(actor),
+            statement,
+            note,
         )
     }
 

@@ -12,27 +12,23 @@ mod plan;
 mod probe;
 pub(crate) mod property;
 
-use serde_json::json;
-use sqlx::{PgConnection, Row as _};
+use sqlx::PgConnection;
 
-pub(crate) use judge::{Observation, Reach};
+pub(crate) use judge::{actor_kind, Observation, Reach};
 pub use plan::Families;
 
 use crate::access::oracle::Oracle;
 use crate::access::AccessModel;
 use crate::catalog::Catalog;
+use crate::checks::runner::{self, RunAs, Statement};
 use crate::error::Error;
 use crate::finding::Finding;
 use crate::flavor::{Actor, Flavor};
-use crate::sql::quote_literal;
 use crate::world::model::{id, Kind, World};
-use crate::world::seed::{seed_block, Seeder};
-use crate::world::truth::Truth;
+use crate::world::Seeded;
 use judge::Judge;
 use plan::PlanContext;
 use probe::{Outcome, Step};
-
-const RUNNER: &str = include_str!("runner.sql");
 
 /// What stays fixed across the cases of a run.
 pub(crate) struct Environment<'a> {
@@ -83,44 +79,13 @@ impl Environment<'_> {
         conn: &mut PgConnection,
         world: &World,
     ) -> Result<CaseResult, Error> {
-        let statements = Seeder::new(self.catalog, self.model).statements(world);
-        let seed_sql = seed_block(&statements);
-        let batch = format!(
-            "{seed_sql}\nSELECT current_setting('smta_verify.seed_errors', true) AS seed_errors;\n{};",
-            Truth::query(self.model)
-        );
         let phase = std::time::Instant::now();
-        let rows = sqlx::raw_sql(&batch)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| Error::database("seed the world", e))?;
+        let Seeded {
+            sql: seed_sql,
+            truth,
+            notes: seed_notes,
+        } = crate::world::seed(conn, self.catalog, self.model, world).await?;
         tracing::debug!(elapsed = ?phase.elapsed(), "seeded");
-        let mut seed_errors = String::new();
-        let mut truth_json = String::new();
-        for row in &rows {
-            if let Ok(v) = row.try_get::<Option<String>, _>("seed_errors") {
-                seed_errors = v.unwrap_or_default();
-            }
-            if let Ok(v) = row.try_get::<String, _>("truth") {
-                truth_json = v;
-            }
-        }
-        let mut seed_notes = Vec::new();
-        if let Ok(errors) = serde_json::from_str::<Vec<serde_json::Value>>(&seed_errors) {
-            for e in errors {
-                let note = format!(
-                    "{}: {} ({})",
-                    e["table"].as_str().unwrap_or("?"),
-                    e["message"].as_str().unwrap_or("?"),
-                    e["sqlstate"].as_str().unwrap_or("?")
-                );
-                if e["required"].as_bool().unwrap_or(false) {
-                    return Err(Error::Seed(note));
-                }
-                seed_notes.push(note);
-            }
-        }
-        let truth = Truth::from_json(&truth_json, self.model);
         let oracle = Oracle::new(self.model, &truth);
         let actors = actors_of(world);
         let actor_roles: Vec<Vec<String>> = actors
@@ -157,6 +122,11 @@ impl Environment<'_> {
             verdict.findings.extend(more.findings);
             probes += follow_ups.len();
         }
+        if self.families.rpc {
+            let (findings, calls) = self.rpc_sweep(conn, &oracle, &seed_sql).await?;
+            verdict.findings.extend(findings);
+            probes += calls;
+        }
         Ok(CaseResult {
             findings: verdict.findings,
             observations: verdict.observations,
@@ -166,6 +136,104 @@ impl Environment<'_> {
         })
     }
 
+    /// Calls a world-chosen quarter of the `public` functions as an organization's
+    /// super admin, as a user outside it, and anonymously, with that organization's
+    /// ids; one round trip.
+    async fn rpc_sweep(
+        &self,
+        conn: &mut PgConnection,
+        oracle: &Oracle<'_>,
+        seed_sql: &str,
+    ) -> Result<(Vec<Finding>, usize), Error> {
+        use crate::checks::rpc::{call_sql, callable, selected, Arguments, RpcJudge};
+        let users: Vec<String> = oracle
+            .truth
+            .table(crate::access::tenancy::USERS)
+            .map(|t| {
+                t.rows
+                    .iter()
+                    .filter_map(|r| crate::world::truth::text(r.get("id")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let target = oracle
+            .truth
+            .table(crate::access::tenancy::ORGANIZATIONS)
+            .into_iter()
+            .flat_map(|t| t.rows.iter())
+            .filter_map(|r| crate::world::truth::text(r.get("id")))
+            .find_map(|org| {
+                users
+                    .iter()
+                    .find(|u| oracle.is_super_admin(u, &org))
+                    .map(|u| (org, u.clone()))
+            });
+        let Some((org, admin)) = target else {
+            return Ok((Vec::new(), 0));
+        };
+        let outsider = users.iter().find(|u| !oracle.is_member(u, &org)).cloned();
+        let parse = |u: &str| uuid::Uuid::parse_str(u).expect("user ids are uuids");
+        let mut callers = vec![Actor::Anonymous, Actor::User(parse(&admin))];
+        if let Some(o) = &outsider {
+            callers.push(Actor::User(parse(o)));
+        }
+        let world_hash = seed_sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let arguments = Arguments { oracle };
+        let mut planned = Vec::new();
+        for (a, caller) in callers.iter().enumerate() {
+            let roles = self.catalog.roles_of(self.flavor.role(caller));
+            let id = match caller {
+                Actor::User(u) => Some(u.to_string()),
+                _ => None,
+            };
+            for function in callable(self.catalog, &roles)
+                .into_iter()
+                .filter(|f| selected(f, world_hash))
+            {
+                if let Some(args) = arguments.for_call(function, &org, id.as_deref()) {
+                    planned.push((a, function, call_sql(function, &args)));
+                }
+            }
+        }
+        let statements: Vec<Statement> = planned
+            .iter()
+            .map(|(a, _, sql)| Statement {
+                actor: *a,
+                sql,
+                mode: crate::checks::runner::Mode::Query,
+                watch_writes: true,
+                diff: true,
+            })
+            .collect();
+        let run_as: Vec<RunAs> = callers.iter().cloned().map(RunAs::Actor).collect();
+        let watched: Vec<&String> = self.model.tables.keys().collect();
+        let outcomes = runner::run(conn, self.flavor, &run_as, &watched, &statements).await?;
+        let judge = RpcJudge::new(self.model, oracle);
+        let mut findings = Vec::new();
+        for ((a, function, sql), outcome) in planned.iter().zip(&outcomes) {
+            let caller = &callers[*a];
+            for (check, severity, message) in judge.judge(caller, function, sql, outcome) {
+                findings.push(
+                    Finding::new(check, function.qualified(), "EXECUTE")
+                        .actor(caller)
+                        .severity(severity)
+                        .message(message)
+                        .reproduction(crate::checks::reproduction(
+                            self.flavor,
+                            seed_sql,
+                            &caller.to_string(),
+                            &self.flavor.become_sql(caller),
+                            sql,
+                            "The call whose result or effect breaks the rules.",
+                        )),
+                );
+            }
+        }
+        Ok((findings, planned.len()))
+    }
+
     /// Runs `steps` through the server-side runner; one round trip.
     async fn run_steps(
         &self,
@@ -173,56 +241,18 @@ impl Environment<'_> {
         actors: &[Actor],
         steps: &[Step],
     ) -> Result<Vec<Outcome>, Error> {
-        if steps.is_empty() {
-            return Ok(Vec::new());
-        }
-        let actors_json: Vec<serde_json::Value> = actors
+        let actors: Vec<RunAs> = actors.iter().cloned().map(RunAs::Actor).collect();
+        let statements: Vec<Statement> = steps
             .iter()
-            .map(|a| {
-                json!({
-                    "role": self.flavor.role(a),
-                    "settings": self.flavor.identity_settings(a),
-                })
-            })
-            .collect();
-        let plan: Vec<serde_json::Value> = steps
-            .iter()
-            .map(|s| {
-                let mut step = json!({ "a": s.actor, "m": s.mode, "s": s.sql });
-                if s.probe.is_write() {
-                    step["w"] = json!(true);
-                }
-                step
+            .map(|s| Statement {
+                actor: s.actor,
+                sql: &s.sql,
+                mode: s.mode,
+                watch_writes: s.probe.is_write(),
+                diff: false,
             })
             .collect();
         let watched: Vec<&String> = self.model.tables.keys().collect();
-        let batch = format!(
-            "SELECT set_config('smta_verify.plan', {}, true), set_config('smta_verify.actors', {}, true), \
-             set_config('smta_verify.watched', {}, true);\n{RUNNER};\n\
-             SELECT current_setting('smta_verify.result') AS result;",
-            quote_literal(&serde_json::Value::from(plan).to_string()),
-            quote_literal(&serde_json::Value::from(actors_json).to_string()),
-            quote_literal(&serde_json::to_string(&watched).expect("names serialize")),
-        );
-        let rows = sqlx::raw_sql(&batch)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| Error::database("run the probes", e))?;
-        let result: String = rows
-            .last()
-            .and_then(|r| r.try_get("result").ok())
-            .ok_or_else(|| Error::Internal("the probe runner returned no result".into()))?;
-        let raw: Vec<(Option<String>, Option<String>, Option<String>, Option<i64>)> =
-            serde_json::from_str(&result)
-                .map_err(|e| Error::Internal(format!("probe results: {e}")))?;
-        Ok(raw
-            .into_iter()
-            .map(|(output, sqlstate, error, writes)| Outcome {
-                output,
-                sqlstate,
-                error,
-                writes,
-            })
-            .collect())
+        runner::run(conn, self.flavor, &actors, &watched, &statements).await
     }
 }

@@ -25,9 +25,14 @@ use crate::world::truth::{key_sql, row_key, text, Row, TableRows};
 /// Which probe families a run includes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Families {
+    /// Every table as every actor, compared row by row with the rules.
     pub reads: bool,
+    /// Inserts, updates, deletes, moves and upserts across tenants.
     pub writes: bool,
+    /// Changes of roles, admin flags and invitations by those who must not.
     pub escalation: bool,
+    /// The `public` functions, called with ids of the caller's and other tenants.
+    pub rpc: bool,
 }
 
 impl Families {
@@ -35,6 +40,7 @@ impl Families {
         reads: true,
         writes: true,
         escalation: true,
+        rpc: true,
     };
 }
 
@@ -55,21 +61,7 @@ fn fresh_uuid(n: usize) -> String {
 
 /// The SQL literal of a JSON value for `column`.
 pub(crate) fn value_sql(value: Option<&Value>, column: &Column) -> String {
-    let ty = &column.data_type;
-    match value {
-        None | Some(Value::Null) => "NULL".into(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => format!("{n}::{ty}"),
-        Some(Value::String(s)) => format!("{}::{ty}", quote_literal(s)),
-        Some(v @ (Value::Array(_) | Value::Object(_))) if column.base_type.starts_with("json") => {
-            format!("{}::{ty}", quote_literal(&v.to_string()))
-        }
-        Some(v @ Value::Array(_)) => format!(
-            "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))::{ty}",
-            quote_literal(&v.to_string())
-        ),
-        Some(v) => format!("{}::{ty}", quote_literal(&v.to_string())),
-    }
+    crate::sql::json_literal(value, column)
 }
 
 /// `t.k = 'v'` for a row key (text, `|`-joined for composite keys).

@@ -4,20 +4,8 @@
 //! runner executes probes server-side (see `runner.sql`), each in a subtransaction that
 //! is rolled back, so probes never see each other's effects.
 
-use serde::Serialize;
-
+pub(crate) use crate::checks::runner::{Mode, Outcome};
 use crate::world::truth::Row;
-
-/// How the runner executes a probe's SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum Mode {
-    /// A query returning one text value (a JSON array of row keys).
-    #[serde(rename = "q")]
-    Query,
-    /// A statement whose row count is the result.
-    #[serde(rename = "x")]
-    Exec,
-}
 
 /// Why an insert is tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,52 +93,4 @@ pub(crate) struct Step {
     pub(crate) probe: Probe,
     pub(crate) sql: String,
     pub(crate) mode: Mode,
-}
-
-/// What the runner saw for one step.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Outcome {
-    /// Query mode: the JSON text; exec mode: the row count.
-    pub(crate) output: Option<String>,
-    pub(crate) sqlstate: Option<String>,
-    pub(crate) error: Option<String>,
-    /// Rows inserted, updated or deleted in any checked table while the probe ran.
-    pub(crate) writes: Option<i64>,
-}
-
-impl Outcome {
-    pub(crate) fn failed(&self) -> bool {
-        self.sqlstate.is_some()
-    }
-
-    /// Refused for lack of privilege or by row security (or a guard raising 42501).
-    pub(crate) fn denied(&self) -> bool {
-        self.sqlstate.as_deref() == Some("42501")
-    }
-
-    /// The keys a query-mode probe returned.
-    pub(crate) fn keys(&self) -> Vec<String> {
-        self.output
-            .as_deref()
-            .and_then(|o| serde_json::from_str::<Vec<serde_json::Value>>(o).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect()
-    }
-
-    /// Whether an exec-mode write took effect.
-    pub(crate) fn wrote(&self) -> bool {
-        !self.failed()
-            && (self
-                .output
-                .as_deref()
-                .and_then(|o| o.parse::<i64>().ok())
-                .unwrap_or(0)
-                > 0
-                || self.writes.unwrap_or(0) > 0)
-    }
 }

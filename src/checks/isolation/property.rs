@@ -212,7 +212,7 @@ fn worker(
             .as_ref()
             .map(|p| Box::new(FileFailurePersistence::Direct(leak(p))) as Box<_>),
         max_shrink_time: config.max_shrink_time.as_millis() as u32,
-        max_shrink_iters: 2048,
+        max_shrink_iters: 512,
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(proptest_config, worker_rng(config.seed, index));
