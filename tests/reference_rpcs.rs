@@ -4,8 +4,8 @@
 //! organization the change belongs to.
 //!
 //! Each test seeds a small fixed world as the superuser inside its own transaction
-//! (two organizations, their super admins, two plain members, an invitee, a unit, a
-//! file, an invitation, secrets, products), then probes the call once per caller, each
+//! (two organizations, their super admins, two plain members, a member who left, an
+//! invitee, a unit, a file, an invitation, secrets, products), then probes the call once per caller, each
 //! probe in a savepoint that is rolled back, so every caller meets the same world.
 //! Nothing is ever committed: the binary's tests share one database per flavour.
 
@@ -27,6 +27,9 @@ enum Caller {
     Colleague,
     /// Super admin of organization B: powerful, but in another tenant.
     Outsider,
+    /// Was a plain member of A (and of unit A) and left: both memberships are
+    /// soft-deleted, so A must treat them like a stranger.
+    Former,
     /// Has a profile and the email the pending invitation is addressed to; no
     /// membership anywhere.
     Invitee,
@@ -122,7 +125,7 @@ impl Rpc {
     /// get, and no caller may appear twice.
     fn assert_well_formed(&self) {
         let all: Vec<Caller> = [self.allowed, self.refused, self.blind, self.hidden].concat();
-        for required in [Outsider, Anonymous, Unidentified] {
+        for required in [Outsider, Former, Anonymous, Unidentified] {
             assert!(
                 all.contains(&required),
                 "case {} says nothing about {required:?}",
@@ -160,6 +163,7 @@ impl World {
             Member => "member",
             Colleague => "colleague",
             Outsider => "outsider",
+            Former => "former",
             Invitee => "invitee",
             Anonymous | Unidentified => return None,
         };
@@ -215,6 +219,7 @@ impl World {
             "member",
             "colleague",
             "outsider",
+            "former",
             "invitee",
             "org_a",
             "org_b",
@@ -253,6 +258,7 @@ impl World {
             (v("member"), format!("member.{tag}@example.com")),
             (v("colleague"), format!("colleague.{tag}@example.com")),
             (v("outsider"), format!("outsider.{tag}@example.com")),
+            (v("former"), format!("former.{tag}@example.com")),
             // Invitations match case-insensitively; the stored email is lower case.
             (v("invitee"), v("invitee_email").to_lowercase()),
         ];
@@ -280,11 +286,18 @@ impl World {
               ('{org_b}', 'Organization B', '{outsider}');
             insert into core.memberships (user_id, organization_id, role_id) values
               ('{member}', '{org_a}', (select id from core.roles where organization_id is null and name = 'team')),
-              ('{colleague}', '{org_a}', (select id from core.roles where organization_id is null and name = 'team'));
+              ('{colleague}', '{org_a}', (select id from core.roles where organization_id is null and name = 'team')),
+              ('{former}', '{org_a}', (select id from core.roles where organization_id is null and name = 'team'));
             insert into core.units (id, organization_id, name) values
               ('{unit_a}', '{org_a}', 'Unit A'), ('{unit_b}', '{org_b}', 'Unit B');
             insert into core.unit_memberships (user_id, unit_id, role_id) values
-              ('{member}', '{unit_a}', (select id from core.roles where organization_id is null and name = 'team'));
+              ('{member}', '{unit_a}', (select id from core.roles where organization_id is null and name = 'team')),
+              ('{former}', '{unit_a}', (select id from core.roles where organization_id is null and name = 'team'));
+            -- Leaving soft-deletes both rows (what remove_member_from_organization does).
+            update core.memberships set is_deleted = true, deleted_at = now(), deleted_by = '{former}'
+             where user_id = '{former}';
+            update core.unit_memberships set is_deleted = true, deleted_at = now(), deleted_by = '{former}'
+             where user_id = '{former}';
             insert into core.organization_files (id, organization_id, file_url, file_type) values
               ('{file_a}', '{org_a}', 'https://files.example/logo.png', 'image/png');
             update core.organizations_meta set logo_file_id = '{file_a}' where id = '{org_a}';
@@ -304,6 +317,7 @@ impl World {
             outsider = v("outsider"),
             member = v("member"),
             colleague = v("colleague"),
+            former = v("former"),
             unit_a = v("unit_a"),
             unit_b = v("unit_b"),
             file_a = v("file_a"),
@@ -435,7 +449,7 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
 // --- profile --------------------------------------------------------------------
 #[case::get_user_profile(
     reads("public.get_user_profile()", "{caller}")
-        .by(&[Member, Outsider, Invitee])
+        .by(&[Member, Outsider, Former, Invitee])
         .hides(&[Admin], "{outsider}")
         .blind(&[Unidentified])
         .refuses(&[Anonymous])
@@ -443,7 +457,7 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
 #[case::update_user_profile(
     writes("public.update_user_profile('Ada', 'Lovelace')", "users_meta", AuditOrg::Nobody,
         "select first_name = 'Ada' and last_name = 'Lovelace' from core.users_meta where id = {caller}")
-        .by(&[Member, Outsider])
+        .by(&[Member, Outsider, Former])
         .refuses(&[Anonymous, Unidentified])
 )]
 // --- organizations ----------------------------------------------------------------
@@ -453,27 +467,27 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
            join core.memberships m on m.organization_id = o.id and m.user_id = {caller} and m.is_super_admin
            join core.organizations_meta om on om.id = o.id
            where o.name = 'Made by RPC')")
-        .by(&[Member, Outsider, Invitee])
+        .by(&[Member, Outsider, Former, Invitee])
         .refuses(&[Anonymous, Unidentified])
 )]
 #[case::list_my_organizations(
     reads("public.list_my_organizations()", "{org_a}")
         .by(&[Admin, Member, Colleague])
-        .hides(&[Outsider, Invitee], "{org_a}")
+        .hides(&[Outsider, Former, Invitee], "{org_a}")
         .blind(&[Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_user_organizations(
     reads("public.get_user_organizations()", "{org_a}")
         .by(&[Admin, Member, Colleague])
-        .hides(&[Outsider, Invitee], "{org_a}")
+        .hides(&[Outsider, Former, Invitee], "{org_a}")
         .blind(&[Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_organization(
     reads("public.get_organization({org_a})", "{org_a}")
         .by(&[Admin, Member])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::update_organization(
@@ -481,7 +495,7 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         AuditOrg::Of("org_a"),
         "select name = 'Renamed' and description = 'New description' from core.organizations where id = {org_a}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::update_organization_meta(
     writes("public.update_organization_meta({org_a}, {file_a}, 'Main Street 1', 'Europe/Oslo', 'nb')",
@@ -489,30 +503,30 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select address = 'Main Street 1' and timezone = 'Europe/Oslo' and locale = 'nb'
            from core.organizations_meta where id = {org_a}")
         .by(&[Admin])
-        .refuses(&[Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::delete_organization(
     writes("public.delete_organization({org_a})", "organizations", AuditOrg::Of("org_a"),
         "select is_deleted from core.organizations where id = {org_a}")
         .by(&[Admin])
-        .refuses(&[Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::list_organization_members(
     reads("public.list_organization_members({org_a})", "{colleague}")
         .by(&[Admin, Member])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_user_role(
     reads("public.get_user_role({org_a})", "\"team\"")
         .by(&[Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_user_permissions(
     reads("public.get_user_permissions({org_a})", "OrganizationFile")
         .by(&[Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::add_member_to_organization(
@@ -521,19 +535,24 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select exists (select 1 from core.memberships where organization_id = {org_a}
            and user_id = {invitee} and role_id = {manager} and not is_deleted and not is_super_admin)")
         .by(&[Admin])
-        .refuses(&[Member, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::update_member_role(
     writes("public.update_member_role({org_a}, {colleague}, {manager})", "memberships",
         AuditOrg::Of("org_a"),
         "select role_id = {manager} from core.memberships where organization_id = {org_a} and user_id = {colleague}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::update_member_role_never_to_super_admin(
     writes("public.update_member_role({org_a}, {colleague}, {super_admin})", "memberships",
         AuditOrg::Of("org_a"), "select false")
-        .refuses(&[Admin, Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Member, Outsider, Former, Anonymous, Unidentified])
+)]
+#[case::update_member_role_never_of_the_super_admin(
+    writes("public.update_member_role({org_a}, {admin}, {manager})", "memberships",
+        AuditOrg::Of("org_a"), "select false")
+        .refuses(&[Admin, Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::remove_member_from_organization(
     writes("public.remove_member_from_organization({org_a}, {colleague})", "memberships",
@@ -541,26 +560,26 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select is_deleted from core.memberships where organization_id = {org_a} and user_id = {colleague}")
         // The colleague removing themselves is leaving, which any member may do.
         .by(&[Admin, Colleague])
-        .refuses(&[Member, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::remove_member_from_organization_never_the_super_admin(
     writes("public.remove_member_from_organization({org_a}, {admin})", "memberships",
         AuditOrg::Of("org_a"), "select false")
-        .refuses(&[Admin, Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::remove_user_from_organization(
     writes("public.remove_user_from_organization({colleague}, {org_a})", "memberships",
         AuditOrg::Of("org_a"),
         "select is_deleted from core.memberships where organization_id = {org_a} and user_id = {colleague}")
         .by(&[Admin, Colleague])
-        .refuses(&[Member, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::transfer_super_admin(
     writes("public.transfer_super_admin({org_a}, {member})", "memberships", AuditOrg::Of("org_a"),
         "select bool_and(is_super_admin = (user_id = {member})) and count(*) = 2
            from core.memberships where organization_id = {org_a} and user_id in ({member}, {admin})")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 // --- units ------------------------------------------------------------------------
 #[case::create_unit(
@@ -568,49 +587,49 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select exists (select 1 from core.units u join core.unit_meta m on m.id = u.id
            where u.organization_id = {org_a} and u.name = 'Made by RPC' and u.created_by = {caller})")
         .by(&[Admin, Member, Colleague])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::update_unit(
     writes("public.update_unit({unit_a}, 'Renamed unit', 'New description')", "units", AuditOrg::Of("org_a"),
         "select name = 'Renamed unit' from core.units where id = {unit_a}")
         .by(&[Admin, Member, Colleague])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::delete_unit(
     writes("public.delete_unit({unit_a})", "units", AuditOrg::Of("org_a"),
         "select is_deleted from core.units where id = {unit_a}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::get_unit(
     reads("public.get_unit({unit_a})", "{unit_a}")
         .by(&[Admin, Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::list_units(
     reads("public.list_units({org_a})", "{unit_a}")
         .by(&[Admin, Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::list_my_units(
     reads("public.list_my_units()", "{unit_a}")
         .by(&[Member])
-        .hides(&[Admin, Colleague, Outsider], "{unit_a}")
+        .hides(&[Admin, Colleague, Outsider, Former], "{unit_a}")
         .blind(&[Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_user_units(
     reads("public.get_user_units({org_a})", "{unit_a}")
         .by(&[Member])
-        .blind(&[Admin, Colleague, Outsider, Unidentified])
+        .blind(&[Admin, Colleague, Outsider, Former, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::list_unit_members(
     reads("public.list_unit_members({unit_a})", "{member}")
         .by(&[Admin, Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::add_member_to_unit(
@@ -619,21 +638,21 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select exists (select 1 from core.unit_memberships where unit_id = {unit_a}
            and user_id = {colleague} and role_id = {manager} and not is_deleted)")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::update_unit_member_role(
     writes("public.update_unit_member_role({unit_a}, {member}, {manager})", "unit_memberships",
         AuditOrg::Of("org_a"),
         "select role_id = {manager} from core.unit_memberships where unit_id = {unit_a} and user_id = {member}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::remove_member_from_unit(
     writes("public.remove_member_from_unit({unit_a}, {member})", "unit_memberships",
         AuditOrg::Of("org_a"),
         "select is_deleted from core.unit_memberships where unit_id = {unit_a} and user_id = {member}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::assign_user_to_unit(
     writes("public.assign_user_to_unit({colleague}, {unit_a}, {manager})", "unit_memberships",
@@ -641,19 +660,19 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select exists (select 1 from core.unit_memberships where unit_id = {unit_a}
            and user_id = {colleague} and role_id = {manager} and not is_deleted)")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::remove_user_from_unit(
     writes("public.remove_user_from_unit({member}, {unit_a})", "unit_memberships",
         AuditOrg::Of("org_a"),
         "select is_deleted from core.unit_memberships where unit_id = {unit_a} and user_id = {member}")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::get_user_unit_permissions(
     reads("public.get_user_unit_permissions({unit_a})", "OrganizationFile")
         .by(&[Member])
-        .blind(&[Admin, Colleague, Outsider, Unidentified])
+        .blind(&[Admin, Colleague, Outsider, Former, Unidentified])
         .refuses(&[Anonymous])
 )]
 // --- files ------------------------------------------------------------------------
@@ -663,25 +682,25 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select exists (select 1 from core.organization_files where organization_id = {org_a}
            and file_url = 'https://files.example/report.pdf' and file_size = 42 and created_by = {caller})")
         .by(&[Admin, Member, Colleague])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::update_file_metadata(
     writes("public.update_file_metadata({file_a}, '{\"width\": 640}', 2048)", "organization_files",
         AuditOrg::Of("org_a"),
         "select file_size = 2048 and file_specs = '{\"width\": 640}' from core.organization_files where id = {file_a}")
         .by(&[Admin, Member])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::get_file(
     reads("public.get_file({file_a})", "{file_a}")
         .by(&[Admin, Member])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::list_files(
     reads("public.list_files({org_a})", "{file_a}")
         .by(&[Admin, Member])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::delete_file(
@@ -691,13 +710,13 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
            from core.organization_files f join core.organizations_meta om on om.id = f.organization_id
           where f.id = {file_a}")
         .by(&[Admin, Member])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 // --- audit ------------------------------------------------------------------------
 #[case::get_audit_log(
     reads("public.get_audit_log({org_a}, 10)", "{audit_row}")
         .by(&[Admin, Member, Colleague])
-        .blind(&[Outsider, Invitee, Unidentified])
+        .blind(&[Outsider, Former, Invitee, Unidentified])
         .refuses(&[Anonymous])
 )]
 // --- invitations ------------------------------------------------------------------
@@ -708,12 +727,12 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
            and email = 'new.person@example.com' and invited_by = {caller} and status = 'pending'
            and length(token) = 64)")
         .by(&[Admin, Member, Colleague])
-        .refuses(&[Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::create_invitation_never_to_super_admin(
     writes("public.create_invitation('new.person@example.com', {org_a}, {super_admin}, null, null)",
         "invitations", AuditOrg::Of("org_a"), "select false")
-        .refuses(&[Admin, Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::accept_invitation(
     writes("public.accept_invitation({token})", "invitations", AuditOrg::Of("org_a"),
@@ -722,35 +741,35 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
              and not m.is_deleted and not m.is_super_admin)
            from core.invitations i where i.id = {invitation}")
         .by(&[Invitee])
-        .refuses(&[Admin, Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::cancel_invitation(
     writes("public.cancel_invitation({invitation})", "invitations", AuditOrg::Of("org_a"),
         "select status = 'cancelled' from core.invitations where id = {invitation}")
         // The super admin and the inviter (the colleague).
         .by(&[Admin, Colleague])
-        .refuses(&[Member, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::resend_invitation(
     writes("public.resend_invitation({invitation})", "invitations", AuditOrg::Of("org_a"),
         "select status = 'pending' and token <> {token} from core.invitations where id = {invitation}")
         .by(&[Admin, Colleague])
-        .refuses(&[Member, Outsider, Invitee, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Invitee, Anonymous, Unidentified])
 )]
 #[case::list_invitations(
     reads("public.list_invitations({org_a}, null)", "{invitation}")
         .by(&[Admin, Colleague, Invitee])
-        .blind(&[Member, Outsider, Unidentified])
+        .blind(&[Member, Outsider, Former, Unidentified])
         .refuses(&[Anonymous])
 )]
 #[case::get_invitation_details(
     reads("public.get_invitation_details({token})", "{invitation}")
         // Holding the token is the authorization, signed in or not.
-        .by(&[Member, Outsider, Invitee, Unidentified, Anonymous])
+        .by(&[Member, Outsider, Former, Invitee, Unidentified, Anonymous])
 )]
 #[case::get_invitation_details_unknown_token(
     reads("public.get_invitation_details('not-a-token')", "")
-        .blind(&[Admin, Outsider, Invitee, Unidentified, Anonymous])
+        .blind(&[Admin, Outsider, Former, Invitee, Unidentified, Anonymous])
 )]
 // --- secrets ----------------------------------------------------------------------
 #[case::create_secret_of_organization(
@@ -759,7 +778,7 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select vault.read_secret(secret_ref) = 'new-value' from platform.tenant_secrets
           where organization_id = {org_a} and secret_name = 'new-key'")
         .by(&[Admin])
-        .refuses(&[Member, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::create_secret_of_user(
     writes("public.create_secret('user', {member}, 'new-key', 'new-value')", "tenant_secrets",
@@ -767,36 +786,36 @@ async fn probe(s: &mut Session, world: &World, rpc: &Rpc, caller: Caller) -> Obs
         "select vault.read_secret(secret_ref) = 'new-value' from platform.tenant_secrets
           where user_id = {member} and secret_name = 'new-key'")
         .by(&[Member])
-        .refuses(&[Admin, Colleague, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Colleague, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::delete_secret_of_organization(
     writes("public.delete_secret({org_secret})", "tenant_secrets", AuditOrg::Of("org_a"),
         "select not exists (select 1 from platform.tenant_secrets where id = {org_secret})
             and vault.read_secret({org_secret_ref}) is null")
         .by(&[Admin])
-        .refuses(&[Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::delete_secret_of_user(
     writes("public.delete_secret({user_secret})", "tenant_secrets", AuditOrg::Nobody,
         "select not exists (select 1 from platform.tenant_secrets where id = {user_secret})
             and vault.read_secret({user_secret_ref}) is null")
         .by(&[Member])
-        .refuses(&[Admin, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::list_secrets_of_organization(
     reads("public.list_secrets('organization', {org_a})", "{org_secret}")
         .by(&[Admin])
-        .refuses(&[Member, Outsider, Anonymous, Unidentified])
+        .refuses(&[Member, Outsider, Former, Anonymous, Unidentified])
 )]
 #[case::list_secrets_of_user(
     reads("public.list_secrets('user', {member})", "{user_secret}")
         .by(&[Member])
-        .refuses(&[Admin, Outsider, Anonymous, Unidentified])
+        .refuses(&[Admin, Outsider, Former, Anonymous, Unidentified])
 )]
 // --- products ---------------------------------------------------------------------
 #[case::list_subscription_products(
     reads("public.list_subscription_products()", "{product_name}")
-        .by(&[Member, Outsider, Unidentified, Anonymous])
+        .by(&[Member, Outsider, Former, Unidentified, Anonymous])
         .hides(&[Invitee], "{hidden_product_name}")
 )]
 #[tokio::test]
