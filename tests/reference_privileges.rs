@@ -28,6 +28,10 @@ enum Writer {
     AppAdmin,
     /// The table owner: the superuser the harness connects as.
     Owner,
+    /// The owner after `SET session_replication_role = replica`, which silences
+    /// ordinary triggers (superusers may, and managed services often let their admin
+    /// role do it for bulk imports).
+    OwnerAsReplica,
 }
 
 #[rstest]
@@ -35,9 +39,11 @@ enum Writer {
 #[case::supabase_service_role(Flavor::Supabase, Writer::Service)]
 #[case::supabase_app_admin(Flavor::Supabase, Writer::AppAdmin)]
 #[case::supabase_owner(Flavor::Supabase, Writer::Owner)]
+#[case::supabase_owner_as_replica(Flavor::Supabase, Writer::OwnerAsReplica)]
 #[case::payload_app_user(Flavor::Payload, Writer::Client)]
 #[case::payload_app_admin(Flavor::Payload, Writer::Service)]
 #[case::payload_owner(Flavor::Payload, Writer::Owner)]
+#[case::payload_owner_as_replica(Flavor::Payload, Writer::OwnerAsReplica)]
 #[tokio::test]
 async fn audit_logs_are_immutable(
     #[case] flavor: Flavor,
@@ -84,6 +90,7 @@ async fn audit_logs_are_immutable(
         (_, Writer::Service) => become_sql(flavor, &Acting::As(Actor::Service)),
         (_, Writer::AppAdmin) => "SET LOCAL ROLE app_admin;".to_string(),
         (_, Writer::Owner) => String::new(),
+        (_, Writer::OwnerAsReplica) => "SET LOCAL session_replication_role = replica;".to_string(),
     };
     let statement = statement.replace("{row}", &format!("'{row}'"));
     s.exec("SAVEPOINT attempt").await;
