@@ -53,6 +53,12 @@ impl Sandbox {
         )
     }
 
+    /// Connect options for the installed database, as the server's administrative
+    /// role: integration tests open their own sessions and act as any actor from there.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options.clone()
+    }
+
     /// Which backend runs it, and where.
     pub fn describe(&self) -> String {
         format!("{} ({})", self.server.backend(), self.server.describe())

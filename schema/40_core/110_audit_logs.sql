@@ -56,4 +56,12 @@ create trigger audit_logs_immutable_row before update or delete on core.audit_lo
   for each row execute function core.reject_audit_log_change();
 comment on trigger audit_logs_immutable_row on core.audit_logs is 'Refuses every row update and delete.';
 
+-- ENABLE ALWAYS: ordinary triggers do not fire while session_replication_role
+-- is 'replica', which the owner can set when it is a superuser (and which
+-- managed services let their admin role set for bulk imports); one SET would
+-- then silence both guards. Always-triggers fire in every replication role, and
+-- logical replication never has a legitimate change of an audit row to apply.
+alter table core.audit_logs enable always trigger audit_logs_immutable_statement;
+alter table core.audit_logs enable always trigger audit_logs_immutable_row;
+
 alter table core.audit_logs enable row level security;
