@@ -251,17 +251,19 @@ impl World {
         for mut m in std::mem::take(&mut self.memberships) {
             m.user %= users;
             m.organization %= orgs;
-            m.role = wrap_role(m.role);
             if seen.contains(&(m.user, m.organization)) {
                 continue;
             }
             seen.push((m.user, m.organization));
-            // A second super admin only where the creator has left.
+            // A second super admin only where the creator has left; only a super
+            // admin holds the super_admin role.
             let creator_left = self.organizations[m.organization].creator_left;
             m.super_admin = m.super_admin && creator_left && !m.deleted;
-            if m.super_admin {
-                m.role = RoleRef::Global(GlobalRole::SuperAdmin);
-            }
+            m.role = if m.super_admin {
+                RoleRef::Global(GlobalRole::SuperAdmin)
+            } else {
+                wrap_role(m.role)
+            };
             memberships.push(m);
         }
         for org in 0..self.organizations.len() {
@@ -270,7 +272,10 @@ impl World {
                 .iter_mut()
                 .filter(|m| m.organization == org && m.super_admin)
             {
-                m.super_admin = first;
+                if !first {
+                    m.super_admin = false;
+                    m.role = RoleRef::Global(GlobalRole::Manager);
+                }
                 first = false;
             }
         }
