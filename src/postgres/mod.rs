@@ -7,6 +7,7 @@
 
 mod binaries;
 mod local;
+mod owner;
 mod watchdog;
 
 use std::fmt;
