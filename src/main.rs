@@ -128,7 +128,7 @@ async fn wait_for_termination() {
 }
 
 fn interrupted() -> i32 {
-    eprintln!("error: interrupted; the run was stopped and its server removed");
+    eprintln!("error: interrupted; the run was stopped and what it had created was removed");
     exit::ERROR
 }
 

@@ -617,3 +617,61 @@ fn an_interrupted_serve_leaves_nothing_after_the_next_start(
         || remains.gone(),
     );
 }
+
+/// `smta-verify check` interrupted mid-run: handled, exit 2, and the run's server (or
+/// its scratch databases on a URL server) gone by the time the process has exited.
+#[rstest]
+#[case::container("container")]
+#[case::url("url")]
+fn an_interrupted_check_is_torn_down_before_it_exits(#[case] backend: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url_server = (backend == "url").then(|| {
+        runtime.block_on(async {
+            let (sandbox, url) = url_server().await;
+            let before = scratch_databases(&url).await;
+            (sandbox, url, before)
+        })
+    });
+    let mut command = Command::new(BIN);
+    // Enough cases that the run is still going when it is interrupted.
+    command.args(["check", "--flavor", "payload", "--cases", "100000"]);
+    let out = tempfile::tempdir().unwrap();
+    command.arg("--out").arg(out.path());
+    match &url_server {
+        Some((_, url, _)) => command
+            .args(["--backend", "url"])
+            .env("SMTA_VERIFY_DATABASE_URL", url),
+        None => command.args(["--backend", "container", "--image", postgres_image()]),
+    };
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start smta-verify check");
+    let pid = child.id();
+
+    // Interrupt once the run has made what it must remove.
+    let made_something = || match &url_server {
+        Some((_, url, before)) => runtime.block_on(scratch_databases(url)).len() > before.len(),
+        None => !containers_owned_by(pid).is_empty(),
+    };
+    eventually(
+        Duration::from_secs(120),
+        "the run never got going",
+        made_something,
+    );
+    kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    match url_server {
+        Some((sandbox, url, before)) => runtime.block_on(async {
+            assert_eq!(scratch_databases(&url).await, before, "{stderr}");
+            sandbox.stop().await;
+        }),
+        None => assert!(containers_owned_by(pid).is_empty(), "{stderr}"),
+    }
+}
