@@ -77,13 +77,13 @@ pub(crate) struct CheckArgs {
 
 /// Where PostgreSQL comes from; shared by `check` and `serve`.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "PostgreSQL")]
 pub(crate) struct ServerArgs {
     /// Where PostgreSQL comes from.
     #[arg(
         long,
         value_enum,
         default_value = "auto",
+        help_heading = "PostgreSQL",
         long_help = "Where PostgreSQL comes from. auto: the --database-url server if \
                      given, else a container if --image is given, else a throwaway local \
                      cluster if PostgreSQL's binaries are installed, else a container. \
@@ -97,9 +97,10 @@ pub(crate) struct ServerArgs {
     #[arg(
         long,
         value_name = "NAME:TAG",
+        help_heading = "PostgreSQL",
         long_help = "The image of the container backend. Default: the SMTA_VERIFY_IMAGE \
                      environment variable, else the official postgres:15. \
-                     supabase/postgres:<tag> runs the real Supabase server. A locally \
+                     supabase/postgres:<tag> is the high-fidelity choice for Supabase projects. A locally \
                      present image is used without contacting a registry. Given with \
                      --backend auto, it selects the container backend."
     )]
@@ -108,6 +109,7 @@ pub(crate) struct ServerArgs {
     #[arg(
         long,
         value_name = "URL",
+        help_heading = "PostgreSQL",
         env = "SMTA_VERIFY_DATABASE_URL",
         hide_env_values = true,
         long_help = "An existing server: postgres://USER[:PASSWORD]@HOST[:PORT][/DB]. \

@@ -186,8 +186,8 @@ impl ServerSpec {
     }
 
     /// The container image, `NAME[:TAG]`. Default: `$SMTA_VERIFY_IMAGE`, else
-    /// `postgres:15` (the official image). `supabase/postgres:<tag>` runs the real
-    /// Supabase server. A locally present image is used without contacting a
+    /// `postgres:15` (the official image). `supabase/postgres:<tag>` is the
+    /// high-fidelity choice for Supabase projects. A locally present image is used without contacting a
     /// registry. Naming an image makes `auto` choose the container backend.
     pub(crate) fn image(mut self, image: impl Into<String>) -> Self {
         self.image = Some(image.into());
