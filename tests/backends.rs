@@ -643,7 +643,7 @@ fn an_interrupted_check_is_torn_down_before_it_exits(#[case] backend: &str) {
             .env("SMTA_VERIFY_DATABASE_URL", url),
         None => command.args(["--backend", "container", "--image", postgres_image()]),
     };
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
