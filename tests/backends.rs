@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -674,4 +675,48 @@ fn an_interrupted_check_is_torn_down_before_it_exits(#[case] backend: &str) {
         }),
         None => assert!(containers_owned_by(pid).is_empty(), "{stderr}"),
     }
+}
+
+/// Removes the image it names when dropped.
+struct ImageCleanup(String);
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Like the official image, an image with /docker-entrypoint-initdb.d scripts first
+/// runs a temporary server (socket only) and prints "ready to accept connections"
+/// twice. Readiness must mean the real server: the run has to work on such an image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_with_a_temporary_init_server_is_awaited_until_the_real_one_is_up() {
+    let base = postgres_image();
+    let derived = format!("smta-verify/postgres-initdb-test:{}", std::process::id());
+    let builder = docker(&["create", base]).pop().expect("a container id");
+    let _builder = ContainerCleanup(vec![builder.clone()]);
+    let script = tempfile::Builder::new().suffix(".sql").tempfile().unwrap();
+    // Slow on purpose: the temporary server stays up for a while.
+    std::fs::write(script.path(), "SELECT pg_sleep(2);\n").unwrap();
+    // The server user inside the image must be able to read it.
+    std::fs::set_permissions(script.path(), PermissionsExt::from_mode(0o644)).unwrap();
+    let target = format!("{builder}:/docker-entrypoint-initdb.d/slow.sql");
+    docker(&["cp", &script.path().display().to_string(), &target]);
+    docker(&["commit", &builder, &derived]);
+    let _image = ImageCleanup(derived.clone());
+
+    let report = Verifier::new(Flavor::Payload)
+        .backend(Backend::Container)
+        .image(&derived)
+        .cases(2)
+        .seed(7)
+        .run()
+        .await
+        .expect("the run waits for the real server");
+    smta_verify::assert_isolated(&report);
+    assert_eq!(report.run.backend, "container");
 }
