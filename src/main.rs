@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{exit, Cli, Command};
-use smta_verify::{Backend, Format, Sandbox, SqlSource, Verifier};
+use smta_verify::{Format, SqlSource, Verifier};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let code = runtime.block_on(run(cli));
+    // The workers of an interrupted run may still be failing against a server that is
+    // gone; they hold nothing that needs them to finish.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     ExitCode::from(code as u8)
 }
 
@@ -38,13 +41,14 @@ async fn run(cli: Cli) -> i32 {
             Err(e) => fail(&e),
         },
         Command::Serve(args) => {
-            let sources = match SqlSource::reference(args.flavor) {
-                Ok(s) => s,
-                Err(e) => return fail(&e),
-            };
-            let sandbox = match Sandbox::start(Backend::Auto, args.flavor, &sources).await {
-                Ok(s) => s,
-                Err(e) => return fail(&e),
+            let verifier = args.server.configure(Verifier::new(args.flavor));
+            let sandbox = tokio::select! {
+                started = verifier.sandbox() => match started {
+                    Ok(s) => s,
+                    Err(e) => return fail(&e),
+                },
+                // Dropping the half-started sandbox tears down what exists of it.
+                _ = wait_for_termination() => return interrupted(),
             };
             println!("{}", sandbox.connection_string());
             eprintln!(
@@ -53,7 +57,7 @@ async fn run(cli: Cli) -> i32 {
                 sandbox.describe()
             );
             wait_for_termination().await;
-            drop(sandbox);
+            sandbox.stop().await;
             exit::CLEAN
         }
     }
@@ -68,8 +72,9 @@ async fn check(args: cli::CheckArgs) -> i32 {
             return exit::ERROR;
         }
     };
-    let mut verifier = Verifier::new(args.flavor)
-        .backend(args.backend.into())
+    let mut verifier = args
+        .server
+        .configure(Verifier::new(args.flavor))
         .cases(args.cases);
     for path in &args.schema {
         verifier = verifier.schema(path);
@@ -83,9 +88,13 @@ async fn check(args: cli::CheckArgs) -> i32 {
     if let Some(seed) = args.seed {
         verifier = verifier.seed(seed);
     }
-    let report = match verifier.run().await {
-        Ok(r) => r,
-        Err(e) => return fail(&e),
+    let report = tokio::select! {
+        outcome = verifier.run() => match outcome {
+            Ok(r) => r,
+            Err(e) => return fail(&e),
+        },
+        // Dropping the run tears its server down (see `postgres::Server`).
+        _ = wait_for_termination() => return interrupted(),
     };
     eprint!("{}", report.text_summary());
     match report.write(&args.out, &formats) {
@@ -116,6 +125,11 @@ async fn wait_for_termination() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+fn interrupted() -> i32 {
+    eprintln!("error: interrupted; the run was stopped and what it had created was removed");
+    exit::ERROR
 }
 
 fn fail(error: &dyn std::error::Error) -> i32 {

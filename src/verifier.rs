@@ -19,8 +19,9 @@ use crate::error::Error;
 use crate::finding::Finding;
 use crate::flavor::Flavor;
 use crate::install::{SqlSource, Template};
-use crate::postgres::{Backend, Server};
+use crate::postgres::{Backend, Server, ServerSpec};
 use crate::report::{Counterexample, MatrixEntry, Report, RunInfo, REPORT_SCHEMA_VERSION};
+use crate::sandbox::Sandbox;
 use crate::world::strategy::Bounds;
 
 /// Where schema SQL comes from.
@@ -37,7 +38,7 @@ pub struct Verifier {
     schema: Vec<SchemaInput>,
     extra_sql: Vec<PathBuf>,
     rules: RulesSource,
-    backend: Backend,
+    server: ServerSpec,
     cases: u32,
     seed: Option<u64>,
     workers: usize,
@@ -58,7 +59,7 @@ impl Verifier {
             schema: Vec::new(),
             extra_sql: Vec::new(),
             rules: RulesSource::Reference,
-            backend: Backend::Auto,
+            server: ServerSpec::default(),
             cases: DEFAULT_CASES,
             seed: None,
             workers: std::thread::available_parallelism()
@@ -99,9 +100,34 @@ impl Verifier {
         self
     }
 
-    /// Where PostgreSQL comes from. Default: [`Backend::Auto`].
+    /// Where PostgreSQL comes from. Default: [`Backend::Auto`]: the database URL if
+    /// one is given; a container if an [`image`](Self::image) is named; the local
+    /// PostgreSQL binaries if found; else a container. A backend asked for by name
+    /// that is not available is an error, never a silent fallback.
     pub fn backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
+        self.server = self.server.backend(backend);
+        self
+    }
+
+    /// The container image, `NAME[:TAG]`, used by [`Backend::Container`] (and chosen
+    /// by `Auto` when set). Default: the `SMTA_VERIFY_IMAGE` environment variable, else
+    /// the official `postgres:15`. `supabase/postgres:<tag>` is the high-fidelity
+    /// choice for Supabase projects. A locally present image is used without
+    /// contacting a registry; a missing one is pulled.
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.server = self.server.image(image);
+        self
+    }
+
+    /// An existing server, `postgres://USER[:PASSWORD]@HOST[:PORT][/DATABASE]`, used
+    /// by [`Backend::Url`] (and chosen by `Auto` when set). The harness creates its own
+    /// `smta_verify_…` databases there (the role needs CREATEDB), drops each of them
+    /// at the end and touches no other database. The password never appears in
+    /// errors, logs or reports. Missing parts come from the libpq environment
+    /// (`PGPASSWORD`, `PGSSLMODE`, …) and `~/.pgpass`. Default: none; `DATABASE_URL`
+    /// is not read.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.server = self.server.database_url(url);
         self
     }
 
@@ -164,7 +190,7 @@ impl Verifier {
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
         let phase = Instant::now();
-        let server = Server::start(self.backend).await?;
+        let server = Server::start(&self.server).await?;
         tracing::info!(elapsed = ?phase.elapsed(), "server ready: {}", server.describe());
         let phase = Instant::now();
         let template = Template::build(&server, self.flavor, &sources).await?;
@@ -277,8 +303,16 @@ impl Verifier {
             notes,
         };
         drop(template);
-        drop(server);
+        // Errors above return early and leave teardown to `Server`'s Drop.
+        server.shutdown().await;
         Ok(report)
+    }
+
+    /// Starts a [`Sandbox`]: the server this verifier would use, with its schema
+    /// sources installed, kept for a person with psql.
+    pub async fn sandbox(&self) -> Result<Sandbox, Error> {
+        let sources = self.sources()?;
+        Sandbox::start_with(&self.server, self.flavor, &sources).await
     }
 
     /// [`run`](Self::run) for synchronous tests: builds its own runtime.

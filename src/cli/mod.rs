@@ -56,9 +56,8 @@ pub(crate) struct CheckArgs {
     /// Access rules file (TOML). Default: the reference rules.
     #[arg(long, value_name = "FILE")]
     pub(crate) access: Option<PathBuf>,
-    /// Where PostgreSQL comes from.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) backend: BackendArg,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
     /// Number of generated worlds (property cases).
     #[arg(long, default_value_t = smta_verify::DEFAULT_CASES)]
     pub(crate) cases: u32,
@@ -74,6 +73,68 @@ pub(crate) struct CheckArgs {
     /// Exit 1 when a finding has at least this severity.
     #[arg(long, default_value = "low", value_parser = parse_severity)]
     pub(crate) fail_on: Severity,
+}
+
+/// Where PostgreSQL comes from; shared by `check` and `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Where PostgreSQL comes from.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        help_heading = "PostgreSQL",
+        long_help = "Where PostgreSQL comes from. auto: the --database-url server if \
+                     given, else a container if --image is given, else a throwaway local \
+                     cluster if PostgreSQL's binaries are installed, else a container. \
+                     local: initdb + postgres from this machine. container: a Docker \
+                     container (Docker must be running). url: the --database-url server. \
+                     A backend named here that is not available is an error (exit 2), \
+                     never a fallback."
+    )]
+    pub(crate) backend: BackendArg,
+    /// Container image NAME:TAG [default: $SMTA_VERIFY_IMAGE, else postgres:15].
+    #[arg(
+        long,
+        value_name = "NAME:TAG",
+        help_heading = "PostgreSQL",
+        long_help = "The image of the container backend. Default: the SMTA_VERIFY_IMAGE \
+                     environment variable, else the official postgres:15. \
+                     supabase/postgres:<tag> is the high-fidelity choice for Supabase projects. A locally \
+                     present image is used without contacting a registry. Given with \
+                     --backend auto, it selects the container backend."
+    )]
+    pub(crate) image: Option<String>,
+    /// An existing server, postgres://USER[:PASSWORD]@HOST[:PORT][/DB].
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "PostgreSQL",
+        env = "SMTA_VERIFY_DATABASE_URL",
+        hide_env_values = true,
+        long_help = "An existing server: postgres://USER[:PASSWORD]@HOST[:PORT][/DB]. \
+                     The harness creates its own smta_verify_* scratch databases there \
+                     (the role needs CREATEDB), drops them at the end and touches no other \
+                     database. The password never appears in output. Also read from \
+                     SMTA_VERIFY_DATABASE_URL (safer than the command line, which other \
+                     users can see); DATABASE_URL is deliberately not read. Given with \
+                     --backend auto, it selects the url backend."
+    )]
+    pub(crate) database_url: Option<String>,
+}
+
+impl ServerArgs {
+    /// Applies the flags to a verifier.
+    pub(crate) fn configure(&self, mut verifier: smta_verify::Verifier) -> smta_verify::Verifier {
+        verifier = verifier.backend(self.backend.into());
+        if let Some(image) = &self.image {
+            verifier = verifier.image(image);
+        }
+        if let Some(url) = &self.database_url {
+            verifier = verifier.database_url(url);
+        }
+        verifier
+    }
 }
 
 /// `--backend` values.
@@ -112,6 +173,8 @@ pub(crate) struct ServeArgs {
     /// SMTA flavor: supabase or payload.
     #[arg(long, default_value = "supabase", value_parser = parse_flavor)]
     pub(crate) flavor: Flavor,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 fn parse_flavor(s: &str) -> Result<Flavor, String> {
@@ -126,6 +189,37 @@ mod tests {
     fn unknown_flavor_is_rejected_with_the_valid_ones() {
         let err = Cli::try_parse_from(["smta-verify", "schema", "--flavor", "nope"]).unwrap_err();
         assert!(err.to_string().contains("supabase, payload"), "{err}");
+    }
+
+    #[test]
+    fn check_and_serve_take_the_backend_flags() {
+        for command in ["check", "serve"] {
+            let cli = Cli::try_parse_from([
+                "smta-verify",
+                command,
+                "--backend",
+                "container",
+                "--image",
+                "smta-verify/postgres:15",
+            ])
+            .unwrap();
+            let server = match cli.command {
+                Command::Check(args) => args.server,
+                Command::Serve(args) => args.server,
+                Command::Schema(_) => unreachable!(),
+            };
+            assert!(matches!(server.backend, BackendArg::Container));
+            assert_eq!(server.image.as_deref(), Some("smta-verify/postgres:15"));
+        }
+    }
+
+    #[test]
+    fn unknown_backend_is_rejected_with_the_valid_ones() {
+        let err = Cli::try_parse_from(["smta-verify", "check", "--backend", "docker"]).unwrap_err();
+        assert!(
+            err.to_string().contains("auto, local, container, url"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //!
 //! Every database the harness creates is named `smta_verify_…`, so that on a shared
 //! server (the URL backend) it is obvious which databases are ours, and nothing else
-//! is ever created or dropped.
+//! is ever created or dropped. The [`Server`] creates them, so that it knows every
+//! database it must drop when it goes.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor};
+use sqlx::Connection;
 
 use super::{apply, SqlSource};
 use crate::error::Error;
 use crate::flavor::Flavor;
-use crate::postgres::Server;
+use crate::postgres::{Server, SCRATCH_PREFIX};
 
 /// A database holding the installed schema, used only as a template for clones.
 #[derive(Debug)]
@@ -19,10 +20,19 @@ pub(crate) struct Template {
 }
 
 /// A database the harness created for itself.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Database {
     pub(crate) name: String,
     pub(crate) options: PgConnectOptions,
+}
+
+// By hand: the connect options of a URL server may carry its password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Database {
@@ -35,7 +45,7 @@ impl Database {
 
 pub(crate) fn scratch_name(kind: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("smta_verify_{kind}_{}", &id[..12])
+    format!("{SCRATCH_PREFIX}{kind}_{}", &id[..12])
 }
 
 async fn create_database(
@@ -43,19 +53,10 @@ async fn create_database(
     name: &str,
     template: Option<&str>,
 ) -> Result<Database, Error> {
-    let mut admin =
-        PgConnection::connect_with(&server.connect_options(server.maintenance_database()))
-            .await
-            .map_err(|e| Error::database("connect to the server", e))?;
-    let sql = match template {
-        Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
-        None => format!("CREATE DATABASE {name} TEMPLATE template0"),
-    };
-    admin
-        .execute(sql.as_str())
+    server
+        .create_database(name, template)
         .await
         .map_err(|e| Error::database("create a scratch database", e))?;
-    let _ = admin.close().await;
     Ok(Database {
         name: name.to_string(),
         options: server.connect_options(name),

@@ -25,6 +25,7 @@ use nix::unistd::{Gid, Uid, User};
 use sqlx::postgres::PgConnectOptions;
 
 use super::binaries::PgBinaries;
+use super::owner::{stamp_is_dead, Owner};
 use super::watchdog::{Watchdog, STOP_PROCESS_SH};
 use super::BackendError;
 
@@ -67,7 +68,7 @@ impl LocalCluster {
             postmaster: None,
             watchdog,
         };
-        fs::write(cluster.root.join("owner"), owner_stamp(std::process::id()))
+        fs::write(cluster.root.join("owner"), Owner::current().spaced_stamp())
             .map_err(|e| BackendError::io("write the owner stamp", e))?;
         for sub in ["data", "sock"] {
             fs::create_dir(cluster.root.join(sub))
@@ -247,29 +248,6 @@ impl ServerUser {
     }
 }
 
-/// "pid start-time": a pid alone can be reused by an unrelated process.
-fn owner_stamp(pid: u32) -> String {
-    format!("{pid} {}", process_start_time(pid).unwrap_or_default())
-}
-
-fn process_start_time(pid: u32) -> Option<String> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22 (starttime), counted after the parenthesised command name.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split_whitespace().nth(19).map(str::to_string)
-}
-
-fn owner_is_alive(stamp: &str) -> bool {
-    let mut parts = stamp.split_whitespace();
-    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    pid.parse::<u32>()
-        .ok()
-        .and_then(process_start_time)
-        .is_some_and(|now| now == start)
-}
-
 /// Removes clusters whose owner process is gone, stopping their server first.
 pub(crate) fn reap_stale_clusters(temp: &Path) {
     let Ok(entries) = fs::read_dir(temp) else {
@@ -282,8 +260,8 @@ pub(crate) fn reap_stale_clusters(temp: &Path) {
         }
         let dir = entry.path();
         let stamp = fs::read_to_string(dir.join("owner")).unwrap_or_default();
-        if stamp.is_empty() || owner_is_alive(&stamp) {
-            // No stamp yet means a cluster being created right now.
+        // No stamp yet means a cluster being created right now.
+        if !stamp_is_dead(&stamp) {
             continue;
         }
         tracing::info!("reaping the stale cluster {}", dir.display());
@@ -334,15 +312,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_stamp_is_alive_and_a_changed_start_time_is_not() {
-        let me = owner_stamp(std::process::id());
-        assert!(owner_is_alive(&me));
-        let pid = std::process::id();
-        assert!(!owner_is_alive(&format!("{pid} 1")));
-        assert!(!owner_is_alive("garbage"));
-    }
-
-    #[test]
     fn reaping_removes_dirs_of_dead_owners_only() {
         let temp = tempfile::tempdir().unwrap();
         let dead = temp.path().join(format!("{DIR_PREFIX}dead"));
@@ -352,7 +321,7 @@ mod tests {
             fs::create_dir(d).unwrap();
         }
         fs::write(dead.join("owner"), "999999999 1").unwrap();
-        fs::write(alive.join("owner"), owner_stamp(std::process::id())).unwrap();
+        fs::write(alive.join("owner"), Owner::current().spaced_stamp()).unwrap();
         reap_stale_clusters(temp.path());
         assert!(!dead.exists());
         assert!(alive.exists());
