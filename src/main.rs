@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{exit, Cli, Command};
-use smta_verify::{Backend, Format, Sandbox, SqlSource, Verifier};
+use smta_verify::{Backend, Sandbox, SqlSource, Verifier};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,14 +60,6 @@ async fn run(cli: Cli) -> i32 {
 }
 
 async fn check(args: cli::CheckArgs) -> i32 {
-    let formats: Result<Vec<Format>, String> = args.format.iter().map(|f| f.parse()).collect();
-    let formats = match formats {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: --format: {e}");
-            return exit::ERROR;
-        }
-    };
     let mut verifier = Verifier::new(args.flavor)
         .backend(args.backend.into())
         .cases(args.cases);
@@ -88,7 +80,7 @@ async fn check(args: cli::CheckArgs) -> i32 {
         Err(e) => return fail(&e),
     };
     eprint!("{}", report.text_summary());
-    match report.write(&args.out, &formats) {
+    match report.write(&args.out, &args.format) {
         Ok(paths) => {
             for p in paths {
                 eprintln!("wrote {}", p.display());
