@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{exit, Cli, Command};
-use smta_verify::{Format, SqlSource, Verifier};
+use smta_verify::{SqlSource, Verifier};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,14 +64,6 @@ async fn run(cli: Cli) -> i32 {
 }
 
 async fn check(args: cli::CheckArgs) -> i32 {
-    let formats: Result<Vec<Format>, String> = args.format.iter().map(|f| f.parse()).collect();
-    let formats = match formats {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: --format: {e}");
-            return exit::ERROR;
-        }
-    };
     let mut verifier = args
         .server
         .configure(Verifier::new(args.flavor))
@@ -97,7 +89,7 @@ async fn check(args: cli::CheckArgs) -> i32 {
         _ = wait_for_termination() => return interrupted(),
     };
     eprint!("{}", report.text_summary());
-    match report.write(&args.out, &formats) {
+    match report.write(&args.out, &args.format) {
         Ok(paths) => {
             for p in paths {
                 eprintln!("wrote {}", p.display());

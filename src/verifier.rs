@@ -20,7 +20,9 @@ use crate::finding::Finding;
 use crate::flavor::Flavor;
 use crate::install::{SqlSource, Template};
 use crate::postgres::{Backend, Server, ServerSpec};
-use crate::report::{Counterexample, MatrixEntry, Report, RunInfo, REPORT_SCHEMA_VERSION};
+use crate::report::{
+    coverage, locate_objects, Counterexample, MatrixEntry, Report, RunInfo, REPORT_SCHEMA_VERSION,
+};
 use crate::sandbox::Sandbox;
 use crate::world::strategy::Bounds;
 
@@ -280,7 +282,26 @@ impl Verifier {
                     observations: cell.observed.values().sum(),
                 }
             })
-            .collect();
+            .collect::<Vec<MatrixEntry>>();
+        let mut coverage = coverage::of_isolation(
+            &matrix,
+            |table| model.table(table).is_some_and(|t| t.audit),
+            |table| {
+                table
+                    .split_once('.')
+                    .is_some_and(|(schema, _)| model.service_only_schemas.contains(schema))
+            },
+        );
+        coverage::include_findings(&mut coverage, &findings);
+        // Every object a report names, so each format can point at its definition.
+        let locations = locate_objects(
+            &sources,
+            coverage
+                .values()
+                .flatten()
+                .map(String::as_str)
+                .chain(matrix.iter().map(|m| m.table.as_str())),
+        );
         let summary = Report::summarize(&findings, outcome.probes, outcome.rows);
         let report = Report {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -301,6 +322,8 @@ impl Verifier {
             matrix,
             counterexample,
             notes,
+            coverage,
+            locations,
         };
         drop(template);
         // Errors above return early and leave teardown to `Server`'s Drop.

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use smta_verify::{Flavor, Severity};
+use smta_verify::{Flavor, Format, Severity};
 
 /// Exit codes: documented constants, one meaning each (SPEC §5).
 pub(crate) mod exit {
@@ -67,9 +67,18 @@ pub(crate) struct CheckArgs {
     /// Directory for the reports.
     #[arg(long, default_value = "smta-verify-report")]
     pub(crate) out: PathBuf,
-    /// Report formats, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "json")]
-    pub(crate) format: Vec<String>,
+    /// Report formats, comma-separated: json, md, html, junit, sarif.
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        default_value = "json,md,html,junit,sarif",
+        value_parser = parse_format,
+        long_help = "Report formats to write into --out, comma-separated: json (report.json), \
+                     md (report.md), html (report.html), junit (report.junit.xml), sarif \
+                     (report.sarif). Default: all of them."
+    )]
+    pub(crate) format: Vec<Format>,
     /// Exit 1 when a finding has at least this severity.
     #[arg(long, default_value = "low", value_parser = parse_severity)]
     pub(crate) fail_on: Severity,
@@ -157,6 +166,10 @@ impl From<BackendArg> for smta_verify::Backend {
     }
 }
 
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
@@ -189,6 +202,42 @@ mod tests {
     fn unknown_flavor_is_rejected_with_the_valid_ones() {
         let err = Cli::try_parse_from(["smta-verify", "schema", "--flavor", "nope"]).unwrap_err();
         assert!(err.to_string().contains("supabase, payload"), "{err}");
+    }
+
+    fn formats(args: &[&str]) -> Result<Vec<Format>, clap::Error> {
+        let argv = ["smta-verify", "check"].iter().chain(args).copied();
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Check(check) => check.format,
+            other => panic!("parsed as {other:?}"),
+        })
+    }
+
+    #[test]
+    fn every_format_is_written_by_default() {
+        assert_eq!(formats(&[]).unwrap(), Format::ALL);
+    }
+
+    #[test]
+    fn formats_are_chosen_by_their_names() {
+        assert_eq!(
+            formats(&["--format", "sarif,md"]).unwrap(),
+            [Format::Sarif, Format::Markdown]
+        );
+        assert_eq!(
+            formats(&["--format", "json", "--format", "junit,html"]).unwrap(),
+            [Format::Json, Format::Junit, Format::Html]
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_is_an_error_naming_the_valid_ones() {
+        let err = formats(&["--format", "json,xml"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("unknown format `xml`; valid: json, md, html, junit, sarif"),
+            "{text}"
+        );
+        assert_eq!(err.exit_code(), exit::ERROR);
     }
 
     #[test]

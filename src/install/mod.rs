@@ -12,6 +12,7 @@ mod template;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 
 pub use sources::{SourceError, SqlSource};
+pub(crate) use split::split_statements;
 pub(crate) use template::{Database, Template};
 
 /// A statement of a source failed, or a source could not be split into statements.

@@ -1,12 +1,22 @@
 //! The report: one model of a run's results, rendered into each output format.
 //!
-//! Checks produce findings; the engine assembles them with run metadata, a summary
-//! and the access matrix into a [`Report`]. Each format (`json`, …) is a consumer of
-//! this model and nothing else, so a new format touches only this folder.
+//! Checks produce findings; the engine assembles them with run metadata, a summary,
+//! the access matrix, what each check covered and where each object is defined into
+//! a [`Report`]. Each format (`json`, `md`, `html`, `junit`, `sarif`) is a consumer of
+//! this model and nothing else, so a new format touches only this folder. Renderers
+//! never query the database or the catalog: what a report shows, the model holds.
 
+pub(crate) mod coverage;
+mod html;
 mod json;
+mod junit;
+mod locate;
+mod markdown;
+mod rules;
+mod sarif;
+mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -15,6 +25,7 @@ use crate::finding::{CheckId, Finding, Severity};
 use crate::world::model::World;
 
 pub use json::REPORT_SCHEMA_VERSION;
+pub(crate) use locate::locate_objects;
 
 /// Facts about the run, so a report can be reproduced and trusted.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +75,21 @@ pub struct Counterexample {
     pub world: World,
 }
 
+/// Where an object is defined: a source file and the line its statement starts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The source's name as the run knew it (`schema/…` for the built-in reference).
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -75,20 +101,64 @@ pub struct Report {
     pub counterexample: Option<Counterexample>,
     /// Things the run could not do or chose to skip, said plainly.
     pub notes: Vec<String>,
+    /// Per check, the objects it examined (every object it reported on included), so
+    /// that passing checks are visible too (JUnit shows them as passing test cases).
+    pub coverage: BTreeMap<CheckId, BTreeSet<String>>,
+    /// Where each object the report names is defined in the SQL sources, when found.
+    pub locations: BTreeMap<String, Location>,
 }
 
 /// The formats `--format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Format {
+    /// `report.json`: the versioned machine-readable model (`docs/report.schema.json`).
     Json,
+    /// `report.md`: for a pull-request comment or a review.
+    Markdown,
+    /// `report.html`: one self-contained page with the coloured access matrix.
+    Html,
+    /// `report.junit.xml`: one test case per check and object, for CI test views.
+    Junit,
+    /// `report.sarif`: SARIF 2.1.0, for code-scanning upload.
+    Sarif,
 }
 
 impl Format {
+    /// Every format, in the order the CLI writes them by default.
+    pub const ALL: [Format; 5] = [
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Junit,
+        Format::Sarif,
+    ];
+
+    /// The name `--format` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Junit => "junit",
+            Format::Sarif => "sarif",
+        }
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Json => "report.json",
+            Format::Markdown => "report.md",
+            Format::Html => "report.html",
+            Format::Junit => "report.junit.xml",
+            Format::Sarif => "report.sarif",
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -96,11 +166,23 @@ impl std::str::FromStr for Format {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(Format::Json),
-            other => Err(format!("unknown format `{other}`; valid: json")),
-        }
+        let wanted = s.trim();
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown format `{wanted}`; valid: {}", valid.join(", "))
+            })
     }
+}
+
+/// A renderer failed: a defect of smta-verify, never of the verified schema.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("rendering the {format} report failed (please report it): {problem}")]
+pub struct RenderError {
+    pub format: Format,
+    pub problem: String,
 }
 
 impl Report {
@@ -134,15 +216,30 @@ impl Report {
         self.findings.iter().any(|f| f.check == check)
     }
 
-    /// Writes the given formats into `dir` (created if needed); returns the paths.
+    /// The report in one format, as the file's text.
+    pub fn render(&self, format: Format) -> Result<String, RenderError> {
+        let failed = |problem: String| RenderError { format, problem };
+        match format {
+            Format::Json => Ok(json::render(self)),
+            Format::Markdown => markdown::render(self).map_err(|e| failed(e.to_string())),
+            Format::Html => html::render(self).map_err(|e| failed(e.to_string())),
+            Format::Junit => junit::render(self).map_err(failed),
+            Format::Sarif => sarif::render(self).map_err(failed),
+        }
+    }
+
+    /// Writes the given formats into `dir` (created if needed), each once, in the
+    /// order given; returns the paths.
     pub fn write(&self, dir: &Path, formats: &[Format]) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         let mut written = Vec::new();
-        for format in formats {
+        let mut seen = BTreeSet::new();
+        for &format in formats {
+            if !seen.insert(format) {
+                continue;
+            }
             let path = dir.join(format.file_name());
-            let text = match format {
-                Format::Json => json::render(self),
-            };
+            let text = self.render(format).map_err(std::io::Error::other)?;
             std::fs::write(&path, text)?;
             written.push(path);
         }

@@ -1,0 +1,136 @@
+//! Coverage: which objects each check examined, so that passing checks show too.
+//!
+//! A list of findings says what failed; a reviewer (and a CI test view) also needs
+//! what was tried and passed. The isolation property does not report per check, so
+//! its coverage is derived from the matrix it observed: a matrix cell means the judge
+//! compared that actor's reach of that table with the rules, and the judge's verdict
+//! on such a comparison can only be one of the checks listed here for it (the
+//! classification in `checks/isolation/judge.rs`, `Judge::violation`). Other check
+//! families add their own entries. Whatever a check reported on, it examined: findings
+//! always count.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::MatrixEntry;
+use crate::finding::{CheckId, Finding};
+
+/// Check → objects it examined.
+pub(crate) type Coverage = BTreeMap<CheckId, BTreeSet<String>>;
+
+/// What the isolation property examined, from its matrix. `is_audit` and
+/// `is_service_only` say which tables the rules mark as audit trails and which
+/// belong to a service-only schema.
+pub(crate) fn of_isolation(
+    matrix: &[MatrixEntry],
+    is_audit: impl Fn(&str) -> bool,
+    is_service_only: impl Fn(&str) -> bool,
+) -> Coverage {
+    let mut coverage = Coverage::new();
+    for entry in matrix {
+        let write = entry.operation != "SELECT";
+        let mut checks: Vec<CheckId> = Vec::new();
+        match entry.actor.as_str() {
+            // Anything an unauthenticated caller reaches is public-table-access.
+            "anonymous" | "public" => checks.push(CheckId::PublicTableAccess),
+            "user" if is_service_only(&entry.table) => checks.push(CheckId::PlatformExposed),
+            actor => {
+                let user = actor == "user";
+                if is_audit(&entry.table) && write {
+                    checks.push(if entry.operation.starts_with("INSERT") {
+                        CheckId::AuditForgeable
+                    } else {
+                        CheckId::AuditMutable
+                    });
+                } else if write {
+                    checks.push(CheckId::UnauthorizedWrite);
+                    if user {
+                        checks.extend([CheckId::CrossTenantWrite, CheckId::PrivilegeEscalation]);
+                    }
+                } else {
+                    checks.push(CheckId::UnauthorizedRead);
+                    if user {
+                        checks.extend([CheckId::CrossTenantRead, CheckId::SoftDeletedAccess]);
+                    }
+                }
+                // A refusal of what the rules allow is judged for every benign probe.
+                checks.push(CheckId::OverRestriction);
+            }
+        }
+        for check in checks {
+            coverage
+                .entry(check)
+                .or_default()
+                .insert(entry.table.clone());
+        }
+    }
+    coverage
+}
+
+/// Adds every (check, object) a finding names: a check examined what it reported on.
+pub(crate) fn include_findings(coverage: &mut Coverage, findings: &[Finding]) {
+    for f in findings {
+        coverage
+            .entry(f.check)
+            .or_default()
+            .insert(f.object.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(actor: &str, table: &str, operation: &str) -> MatrixEntry {
+        MatrixEntry {
+            actor: actor.into(),
+            table: table.into(),
+            operation: operation.into(),
+            expected: "none".into(),
+            observed: "none".into(),
+            mismatches: 0,
+            observations: 1,
+        }
+    }
+
+    #[test]
+    fn matrix_cells_cover_the_checks_their_judgement_can_raise() {
+        let matrix = [
+            cell("user", "core.units", "SELECT"),
+            cell("user", "core.units", "UPDATE"),
+            cell("user", "core.audit_logs", "DELETE"),
+            cell("user", "platform.settings", "SELECT"),
+            cell("anonymous", "core.units", "SELECT"),
+            cell("service", "core.audit_logs", "UPDATE"),
+        ];
+        let coverage = of_isolation(
+            &matrix,
+            |t| t == "core.audit_logs",
+            |t| t.starts_with("platform."),
+        );
+        let objects = |check: CheckId| -> Vec<&str> {
+            coverage
+                .get(&check)
+                .map(|s| s.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(objects(CheckId::CrossTenantRead), ["core.units"]);
+        assert_eq!(objects(CheckId::CrossTenantWrite), ["core.units"]);
+        assert_eq!(objects(CheckId::PublicTableAccess), ["core.units"]);
+        assert_eq!(objects(CheckId::PlatformExposed), ["platform.settings"]);
+        assert_eq!(objects(CheckId::AuditMutable), ["core.audit_logs"]);
+        assert_eq!(
+            objects(CheckId::OverRestriction),
+            ["core.audit_logs", "core.units"]
+        );
+        assert!(objects(CheckId::AuditForgeable).is_empty());
+        assert!(objects(CheckId::RlsDisabled).is_empty());
+    }
+
+    #[test]
+    fn findings_always_count_as_covered() {
+        let mut coverage = Coverage::new();
+        let finding = Finding::new(CheckId::DefinerSearchPath, "public.f", "EXECUTE");
+        include_findings(&mut coverage, &[finding]);
+        assert!(coverage[&CheckId::DefinerSearchPath].contains("public.f"));
+    }
+}

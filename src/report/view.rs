@@ -1,0 +1,807 @@
+//! The report as people read it: grouped, ordered and laid out for the page formats.
+//!
+//! Markdown and HTML show the same things — a verdict, counts by check and
+//! severity, findings by severity, the actor × table × operation grid, the
+//! counterexample world and the run's facts — so the arranging happens once, here, in
+//! plain Rust that unit tests can reach, and the templates only place it on the page.
+//! Nothing here escapes: each template's format does its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{rules, MatrixEntry, Report};
+use crate::finding::{CheckId, Finding, Severity};
+use crate::world::model::{id, Kind};
+
+/// Severities from the worst down, the order reports list them in.
+pub(crate) const SEVERITIES: [Severity; 4] = [
+    Severity::Critical,
+    Severity::High,
+    Severity::Medium,
+    Severity::Low,
+];
+
+#[derive(Debug, Serialize)]
+pub(crate) struct View {
+    pub(crate) verdict: Verdict,
+    pub(crate) run: RunView,
+    /// One row per check that examined something or found something.
+    pub(crate) summary: Vec<SummaryRow>,
+    pub(crate) totals: SummaryRow,
+    /// Only severities with findings, worst first.
+    pub(crate) groups: Vec<SeverityGroup>,
+    pub(crate) matrix: MatrixView,
+    pub(crate) world: Option<WorldView>,
+    pub(crate) notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Verdict {
+    pub(crate) clean: bool,
+    /// "No findings" or "3 findings: 1 critical, 2 high".
+    pub(crate) headline: String,
+    /// What was verified: flavour, cases, seed.
+    pub(crate) scope: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RunView {
+    pub(crate) tool_version: String,
+    pub(crate) postgres_version: String,
+    pub(crate) flavor: String,
+    pub(crate) backend: String,
+    pub(crate) seed: u64,
+    pub(crate) cases: u64,
+    pub(crate) started_at: String,
+    pub(crate) duration: String,
+    pub(crate) probes: u64,
+    pub(crate) rows_compared: u64,
+    pub(crate) schema_sources: Vec<String>,
+    pub(crate) access_rules: String,
+    pub(crate) schema_version: u32,
+    /// The flags that replay the same worlds, given the same schema, rules and
+    /// `--cases` (the run records the cases it completed, which can be fewer).
+    pub(crate) replay: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct SummaryRow {
+    pub(crate) check: String,
+    pub(crate) summary: String,
+    /// Objects the check examined.
+    pub(crate) objects: usize,
+    pub(crate) critical: usize,
+    pub(crate) high: usize,
+    pub(crate) medium: usize,
+    pub(crate) low: usize,
+    pub(crate) total: usize,
+}
+
+impl SummaryRow {
+    fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Critical => self.critical += 1,
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+        }
+        self.total += 1;
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct SeverityGroup {
+    pub(crate) severity: String,
+    pub(crate) findings: Vec<FindingView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FindingView {
+    /// 1-based position in the report; HTML anchors are `finding-<n>`.
+    pub(crate) number: usize,
+    pub(crate) check: String,
+    pub(crate) severity: String,
+    pub(crate) object: String,
+    /// `-` for catalog findings that concern no actor.
+    pub(crate) actor: String,
+    pub(crate) operation: String,
+    pub(crate) message: String,
+    pub(crate) reproduction: String,
+    /// `file:line` of the object's definition, when found.
+    pub(crate) location: Option<String>,
+    pub(crate) help: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MatrixView {
+    /// Column groups: each actor with its operations, in column order.
+    pub(crate) actors: Vec<ActorColumns>,
+    pub(crate) rows: Vec<MatrixRow>,
+    /// Cells whose observed reach differed from the rules in some case.
+    pub(crate) mismatched: usize,
+    /// Cells with a finding on the same actor, table and operation.
+    pub(crate) flagged: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ActorColumns {
+    pub(crate) actor: String,
+    pub(crate) operations: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MatrixRow {
+    pub(crate) table: String,
+    /// One per column; `None` where the actor never ran the operation on the table.
+    pub(crate) cells: Vec<Option<CellView>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CellView {
+    pub(crate) actor: String,
+    pub(crate) operation: String,
+    pub(crate) observed: String,
+    pub(crate) expected: String,
+    pub(crate) mismatches: u64,
+    pub(crate) observations: u64,
+    /// The number of the first finding on this cell, if any.
+    pub(crate) finding: Option<usize>,
+    /// A sentence for tooltips and screen readers.
+    pub(crate) title: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WorldView {
+    /// Non-empty collections of entities, each as a small table.
+    pub(crate) collections: Vec<Collection>,
+    /// Names of the empty collections.
+    pub(crate) empty: Vec<String>,
+    /// The world as report.json holds it.
+    pub(crate) json: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Collection {
+    pub(crate) name: String,
+    pub(crate) headers: Vec<String>,
+    pub(crate) rows: Vec<Vec<String>>,
+}
+
+impl View {
+    pub(crate) fn of(report: &Report) -> View {
+        let findings = ordered_findings(report);
+        View {
+            verdict: verdict(report),
+            run: run_view(report),
+            summary: summary_rows(report),
+            totals: totals(report),
+            groups: groups(&findings),
+            matrix: matrix_view(&report.matrix, &findings),
+            world: report.counterexample.as_ref().map(|c| world_view(&c.world)),
+            notes: report.notes.clone(),
+        }
+    }
+}
+
+/// Findings worst first, then by check, object, actor and operation, numbered.
+fn ordered_findings(report: &Report) -> Vec<FindingView> {
+    let mut findings: Vec<&Finding> = report.findings.iter().collect();
+    findings.sort_by(|a, b| {
+        (b.severity, a.check, &a.object, &a.actor, &a.operation).cmp(&(
+            a.severity,
+            b.check,
+            &b.object,
+            &b.actor,
+            &b.operation,
+        ))
+    });
+    findings
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| FindingView {
+            number: i + 1,
+            check: f.check.to_string(),
+            severity: f.severity.to_string(),
+            object: f.object.clone(),
+            actor: if f.actor.is_empty() {
+                "-".into()
+            } else {
+                f.actor.clone()
+            },
+            operation: f.operation.clone(),
+            message: f.message.clone(),
+            reproduction: f.reproduction.clone(),
+            location: report.locations.get(&f.object).map(|l| l.to_string()),
+            help: rules::describe(f.check).help.to_string(),
+        })
+        .collect()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn verdict(report: &Report) -> Verdict {
+    let counts: Vec<String> = SEVERITIES
+        .iter()
+        .filter_map(|s| {
+            let n = report.findings.iter().filter(|f| f.severity == *s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    let headline = if report.findings.is_empty() {
+        "No findings".to_string()
+    } else {
+        format!(
+            "{} ({})",
+            plural(report.findings.len(), "finding"),
+            counts.join(", ")
+        )
+    };
+    Verdict {
+        clean: report.findings.is_empty(),
+        headline,
+        scope: format!(
+            "{} schema, {}, seed {}, PostgreSQL {}",
+            report.run.flavor,
+            plural(report.run.cases as usize, "case"),
+            report.run.seed,
+            report
+                .run
+                .postgres_version
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+        ),
+    }
+}
+
+/// `9.0 s`, `2 min 5 s`.
+pub(crate) fn duration(ms: u64) -> String {
+    if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+fn run_view(report: &Report) -> RunView {
+    let run = &report.run;
+    RunView {
+        tool_version: run.tool_version.clone(),
+        postgres_version: run.postgres_version.clone(),
+        flavor: run.flavor.clone(),
+        backend: run.backend.clone(),
+        seed: run.seed,
+        cases: run.cases,
+        started_at: run.started_at.clone(),
+        duration: duration(run.duration_ms),
+        probes: report.summary.probes,
+        rows_compared: report.summary.rows_compared,
+        schema_sources: run.schema_sources.clone(),
+        access_rules: run.access_rules.clone(),
+        schema_version: report.schema_version,
+        replay: format!("--flavor {} --seed {}", run.flavor, run.seed),
+    }
+}
+
+fn summary_rows(report: &Report) -> Vec<SummaryRow> {
+    let mut checks: BTreeSet<CheckId> = report.coverage.keys().copied().collect();
+    checks.extend(report.findings.iter().map(|f| f.check));
+    checks
+        .into_iter()
+        .map(|check| {
+            let mut row = SummaryRow {
+                check: check.to_string(),
+                summary: rules::describe(check).summary.to_string(),
+                objects: report.coverage.get(&check).map_or(0, BTreeSet::len),
+                ..SummaryRow::default()
+            };
+            for f in report.findings.iter().filter(|f| f.check == check) {
+                row.add(f.severity);
+            }
+            row
+        })
+        .collect()
+}
+
+fn totals(report: &Report) -> SummaryRow {
+    let mut row = SummaryRow {
+        check: "total".into(),
+        objects: report
+            .coverage
+            .values()
+            .flatten()
+            .collect::<BTreeSet<_>>()
+            .len(),
+        ..SummaryRow::default()
+    };
+    for f in &report.findings {
+        row.add(f.severity);
+    }
+    row
+}
+
+fn groups(findings: &[FindingView]) -> Vec<SeverityGroup> {
+    SEVERITIES
+        .iter()
+        .filter_map(|s| {
+            let in_group: Vec<FindingView> = findings
+                .iter()
+                .filter(|f| f.severity == s.as_str())
+                .cloned()
+                .collect();
+            (!in_group.is_empty()).then(|| SeverityGroup {
+                severity: s.to_string(),
+                findings: in_group,
+            })
+        })
+        .collect()
+}
+
+/// Column order: the outsiders first, then users, then the service role, so the
+/// columns read from "must reach nothing" to "may reach everything".
+fn actor_rank(actor: &str) -> (usize, String) {
+    let rank = ["anonymous", "public", "user", "owner", "service"]
+        .iter()
+        .position(|a| *a == actor)
+        .unwrap_or(5);
+    (rank, actor.to_string())
+}
+
+fn operation_rank(operation: &str) -> (usize, String) {
+    let rank = [
+        "SELECT",
+        "INSERT",
+        "INSERT ON CONFLICT",
+        "UPDATE",
+        "DELETE",
+        "TRUNCATE",
+    ]
+    .iter()
+    .position(|o| *o == operation)
+    .unwrap_or(6);
+    (rank, operation.to_string())
+}
+
+/// The actor kind of a finding's actor: `user:<uuid>` → `user`.
+fn actor_kind(actor: &str) -> &str {
+    actor.split(':').next().unwrap_or(actor)
+}
+
+fn matrix_view(matrix: &[MatrixEntry], findings: &[FindingView]) -> MatrixView {
+    let mut actors: BTreeMap<(usize, String), BTreeSet<(usize, String)>> = BTreeMap::new();
+    let mut cells: BTreeMap<(&str, &str, &str), &MatrixEntry> = BTreeMap::new();
+    let mut tables: BTreeSet<&str> = BTreeSet::new();
+    for entry in matrix {
+        actors
+            .entry(actor_rank(&entry.actor))
+            .or_default()
+            .insert(operation_rank(&entry.operation));
+        cells.insert(
+            (
+                entry.table.as_str(),
+                entry.actor.as_str(),
+                entry.operation.as_str(),
+            ),
+            entry,
+        );
+        tables.insert(&entry.table);
+    }
+    let columns: Vec<ActorColumns> = actors
+        .into_iter()
+        .map(|((_, actor), operations)| ActorColumns {
+            actor,
+            operations: operations.into_iter().map(|(_, o)| o).collect(),
+        })
+        .collect();
+    let (mut mismatched, mut flagged) = (0, 0);
+    let rows = tables
+        .into_iter()
+        .map(|table| {
+            let cells = columns
+                .iter()
+                .flat_map(|c| c.operations.iter().map(move |o| (c.actor.as_str(), o)))
+                .map(|(actor, operation)| {
+                    let entry = cells.get(&(table, actor, operation.as_str()))?;
+                    let finding = findings
+                        .iter()
+                        .find(|f| {
+                            f.object == table
+                                && f.operation == *operation
+                                && actor_kind(&f.actor) == actor
+                        })
+                        .map(|f| f.number);
+                    mismatched += usize::from(entry.mismatches > 0);
+                    flagged += usize::from(finding.is_some());
+                    Some(cell_view(entry, finding))
+                })
+                .collect();
+            MatrixRow {
+                table: table.to_string(),
+                cells,
+            }
+        })
+        .collect();
+    MatrixView {
+        actors: columns,
+        rows,
+        mismatched,
+        flagged,
+    }
+}
+
+fn cell_view(entry: &MatrixEntry, finding: Option<usize>) -> CellView {
+    let mut title = format!(
+        "{} {} on {}: reached {} (rules: {}) in {} of {} observation(s)",
+        entry.actor,
+        entry.operation,
+        entry.table,
+        entry.observed,
+        entry.expected,
+        entry.observations - entry.mismatches.min(entry.observations),
+        entry.observations
+    );
+    if entry.mismatches > 0 {
+        title = format!(
+            "{} {} on {}: mostly reached {} where the rules say {}; {} of {} observation(s) differed from the rules",
+            entry.actor,
+            entry.operation,
+            entry.table,
+            entry.observed,
+            entry.expected,
+            entry.mismatches,
+            entry.observations
+        );
+    }
+    if let Some(n) = finding {
+        title.push_str(&format!("; see finding {n}"));
+    }
+    CellView {
+        actor: entry.actor.clone(),
+        operation: entry.operation.clone(),
+        observed: entry.observed.clone(),
+        expected: entry.expected.clone(),
+        mismatches: entry.mismatches,
+        observations: entry.observations,
+        finding,
+        title,
+    }
+}
+
+/// The kinds of entity whose seeded ids derive from their position.
+fn kind_of(collection: &str) -> Option<Kind> {
+    Some(match collection {
+        "users" => Kind::User,
+        "organizations" => Kind::Organization,
+        "units" => Kind::Unit,
+        "roles" => Kind::Role,
+        "memberships" => Kind::Membership,
+        "unit_memberships" => Kind::UnitMembership,
+        "invitations" => Kind::Invitation,
+        "files" => Kind::File,
+        "audit" => Kind::Audit,
+        "secrets" => Kind::Secret,
+        _ => return None,
+    })
+}
+
+/// A value as one short cell: `Global(SuperAdmin)`, `User(user: 0, case: 1)`.
+pub(crate) fn compact(value: &Value) -> String {
+    match value {
+        Value::Null => "–".into(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(compact).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) if map.len() == 1 => {
+            let (k, v) = map.iter().next().expect("one entry");
+            format!("{k}({})", compact_fields(v))
+        }
+        Value::Object(_) => compact_fields(value),
+    }
+}
+
+fn compact_fields(value: &Value) -> String {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", compact(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => compact(other),
+    }
+}
+
+fn world_view<W: Serialize>(world: &W) -> WorldView {
+    let value = serde_json::to_value(world).unwrap_or(Value::Null);
+    let json = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let Value::Object(map) = value else {
+        return WorldView {
+            collections: Vec::new(),
+            empty: Vec::new(),
+            json,
+        };
+    };
+    // The generator's order: the tenancy first, then what hangs off it.
+    const ORDER: [&str; 11] = [
+        "users",
+        "organizations",
+        "units",
+        "roles",
+        "memberships",
+        "unit_memberships",
+        "invitations",
+        "files",
+        "audit",
+        "secrets",
+        "generic",
+    ];
+    let mut names: Vec<&String> = map.keys().collect();
+    names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), *n));
+    let mut collections = Vec::new();
+    let mut empty = Vec::new();
+    for name in names {
+        let items = match &map[name] {
+            Value::Array(items) => items,
+            other => {
+                collections.push(Collection {
+                    name: name.clone(),
+                    headers: vec!["value".into()],
+                    rows: vec![vec![compact(other)]],
+                });
+                continue;
+            }
+        };
+        let present: Vec<(usize, &Value)> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
+            .collect();
+        if present.is_empty() {
+            empty.push(name.clone());
+            continue;
+        }
+        let kind = kind_of(name);
+        let mut fields: Vec<String> = Vec::new();
+        for (_, item) in &present {
+            if let Value::Object(m) = item {
+                for k in m.keys() {
+                    if !fields.contains(k) {
+                        fields.push(k.clone());
+                    }
+                }
+            }
+        }
+        let mut headers = vec!["#".to_string()];
+        if kind.is_some() {
+            headers.push("seeded id".into());
+        }
+        if fields.is_empty() {
+            headers.push("value".into());
+        } else {
+            headers.extend(fields.iter().cloned());
+        }
+        let rows = present
+            .iter()
+            .map(|(i, item)| {
+                let mut row = vec![i.to_string()];
+                if let Some(kind) = kind {
+                    row.push(id(kind, *i).to_string());
+                }
+                match item {
+                    Value::Object(m) => row.extend(
+                        fields
+                            .iter()
+                            .map(|f| m.get(f).map(compact).unwrap_or_default()),
+                    ),
+                    other => row.push(compact(other)),
+                }
+                row
+            })
+            .collect();
+        collections.push(Collection {
+            name: name.clone(),
+            headers,
+            rows,
+        });
+    }
+    WorldView {
+        collections,
+        empty,
+        json,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::{Counterexample, Location, RunInfo};
+
+    /// A small report with a finding, a matrix and a world, for the renderers' tests.
+    pub(crate) fn sample() -> Report {
+        let findings = vec![
+            Finding::new(CheckId::CrossTenantRead, "core.units", "SELECT")
+                .actor("user:aaaa0000-0000-4000-8000-000000000002")
+                .message("user:aaaa… can read 1 row(s) of core.units | <b>not</b> theirs")
+                .reproduction("BEGIN;\nSELECT '```' AS fence, '<script>x</script>';\nROLLBACK;\n"),
+            Finding::new(CheckId::OverRestriction, "core.roles", "SELECT")
+                .actor("user:aaaa0000-0000-4000-8000-000000000001")
+                .message("user should reach 2 row(s) of core.roles"),
+        ];
+        let matrix = vec![
+            MatrixEntry {
+                actor: "user".into(),
+                table: "core.units".into(),
+                operation: "SELECT".into(),
+                expected: "filtered".into(),
+                observed: "all".into(),
+                mismatches: 3,
+                observations: 4,
+            },
+            MatrixEntry {
+                actor: "service".into(),
+                table: "core.units".into(),
+                operation: "SELECT".into(),
+                expected: "all".into(),
+                observed: "all".into(),
+                mismatches: 0,
+                observations: 4,
+            },
+            MatrixEntry {
+                actor: "user".into(),
+                table: "core.roles".into(),
+                operation: "UPDATE".into(),
+                expected: "none".into(),
+                observed: "denied".into(),
+                mismatches: 0,
+                observations: 4,
+            },
+        ];
+        let mut coverage = super::super::coverage::of_isolation(&matrix, |_| false, |_| false);
+        super::super::coverage::include_findings(&mut coverage, &findings);
+        let world = crate::world::model::World {
+            users: vec![crate::world::model::User { email_case: 0 }; 2],
+            organizations: vec![crate::world::model::Organization {
+                name: 0,
+                creator: 0,
+                deleted: false,
+                creator_left: false,
+            }],
+            units: Vec::new(),
+            roles: Vec::new(),
+            memberships: Vec::new(),
+            unit_memberships: Vec::new(),
+            invitations: Vec::new(),
+            files: Vec::new(),
+            audit: Vec::new(),
+            secrets: Vec::new(),
+            generic: vec![vec![], vec![3, 4]],
+        };
+        Report {
+            schema_version: crate::report::REPORT_SCHEMA_VERSION,
+            run: RunInfo {
+                tool_version: "0.1.0".into(),
+                postgres_version: "15.20 (Debian)".into(),
+                flavor: "payload".into(),
+                backend: "local".into(),
+                seed: 7,
+                cases: 4,
+                started_at: "2026-01-02T03:04:05Z".into(),
+                duration_ms: 1234,
+                schema_sources: vec!["schema/40_core/050_units.sql".into()],
+                access_rules: "fixtures/access/reference.toml".into(),
+            },
+            summary: Report::summarize(&findings, 100, 20),
+            findings,
+            matrix,
+            counterexample: Some(Counterexample { world }),
+            notes: vec!["a note with <angle> brackets".into()],
+            coverage,
+            locations: [(
+                "core.units".to_string(),
+                Location {
+                    file: "schema/40_core/050_units.sql".into(),
+                    line: 6,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn findings_are_grouped_worst_first_and_numbered_in_that_order() {
+        let view = View::of(&sample());
+        let groups: Vec<(&str, Vec<usize>)> = view
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.severity.as_str(),
+                    g.findings.iter().map(|f| f.number).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(groups, [("critical", vec![1]), ("low", vec![2])]);
+        assert_eq!(view.verdict.headline, "2 findings (1 critical, 1 low)");
+        assert!(!view.verdict.clean);
+        assert_eq!(
+            view.groups[0].findings[0].location.as_deref(),
+            Some("schema/40_core/050_units.sql:6")
+        );
+    }
+
+    #[test]
+    fn the_grid_has_a_column_per_actor_and_operation_and_flags_cells_with_findings() {
+        let view = View::of(&sample());
+        let columns: Vec<(String, Vec<String>)> = view
+            .matrix
+            .actors
+            .iter()
+            .map(|a| (a.actor.clone(), a.operations.clone()))
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                (
+                    "user".to_string(),
+                    vec!["SELECT".to_string(), "UPDATE".to_string()]
+                ),
+                ("service".to_string(), vec!["SELECT".to_string()]),
+            ]
+        );
+        let tables: Vec<&str> = view.matrix.rows.iter().map(|r| r.table.as_str()).collect();
+        assert_eq!(tables, ["core.roles", "core.units"]);
+        let units = &view.matrix.rows[1].cells;
+        let user_select = units[0].as_ref().unwrap();
+        assert_eq!((user_select.finding, user_select.mismatches), (Some(1), 3));
+        assert!(
+            units[1].is_none(),
+            "user UPDATE on core.units was never observed"
+        );
+        assert_eq!((view.matrix.mismatched, view.matrix.flagged), (1, 1));
+    }
+
+    #[test]
+    fn the_world_shows_non_empty_collections_with_their_seeded_ids() {
+        let view = View::of(&sample());
+        let world = view.world.unwrap();
+        let names: Vec<&str> = world.collections.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["users", "organizations", "generic"]);
+        assert_eq!(
+            world.collections[0].rows[1][..2],
+            [
+                "1".to_string(),
+                "aaaa0000-0000-4000-8000-000000000002".to_string()
+            ]
+        );
+        assert_eq!(
+            world.collections[2].rows,
+            [vec!["1".to_string(), "[3, 4]".to_string()]]
+        );
+        assert!(world.empty.contains(&"units".to_string()));
+    }
+
+    #[test]
+    fn compact_values_read_as_short_phrases() {
+        let v: Value = serde_json::json!({"User": {"user": 0, "case": 1}});
+        assert_eq!(compact(&v), "User(case: 1, user: 0)");
+        assert_eq!(
+            compact(&serde_json::json!({"Global": "SuperAdmin"})),
+            "Global(SuperAdmin)"
+        );
+        assert_eq!(compact(&serde_json::json!(null)), "–");
+        assert_eq!(duration(1234), "1.2 s");
+        assert_eq!(duration(125_000), "2 min 5 s");
+    }
+}
