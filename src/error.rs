@@ -15,7 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("installing the schema failed at {0}")]
-    Install(#[from] InstallError),
+    Install(Box<InstallError>),
     #[error(transparent)]
     Rules(#[from] crate::access::RulesError),
     #[error("a row the checks need could not be seeded: {0}")]
@@ -28,6 +28,12 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+}
+
+impl From<InstallError> for Error {
+    fn from(error: InstallError) -> Self {
+        Self::Install(Box::new(error))
+    }
 }
 
 impl Error {

@@ -206,18 +206,6 @@ impl Finding {
         self.reproduction = script.into();
         self
     }
-
-    /// Findings that describe the same defect: same check, object, actor kind and
-    /// operation (generated worlds produce the same defect many times).
-    pub(crate) fn defect_key(&self) -> (CheckId, String, String, String) {
-        let actor_kind = self.actor.split(':').next().unwrap_or("").to_string();
-        (
-            self.check,
-            self.object.clone(),
-            actor_kind,
-            self.operation.clone(),
-        )
-    }
 }
 
 #[cfg(test)]

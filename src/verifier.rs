@@ -243,19 +243,36 @@ impl Verifier {
             findings.extend(c.findings);
             counterexample = Some(Counterexample { world: c.world });
         }
-        let mut notes: Vec<String> = outcome
-            .seed_notes
-            .iter()
-            .take(20)
-            .map(|n| format!("a seeded row was refused by the database and skipped: {n}"))
+        // Tables the rules file does not list are checked with defaults; say so where
+        // a reader would expect explicit rules.
+        let mut defaulted: Vec<String> = model
+            .tables
+            .values()
+            .filter(|t| matches!(t.table.split('.').next(), Some("core" | "app")))
+            .filter_map(|t| match &t.origin {
+                crate::access::RuleOrigin::Default(why) => Some(format!(
+                    "{} is not in the access rules; it was checked with the default rules ({why})",
+                    t.table
+                )),
+                crate::access::RuleOrigin::Listed => None,
+            })
             .collect();
-        if outcome.seed_notes.len() > 20 {
+        // Generated rows a constraint refused are expected (random picks collide with
+        // unique keys); which tables they hit is worth one line, the details a log.
+        let mut notes: Vec<String> = Vec::new();
+        let mut refused: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for note in outcome.seed_notes.iter().chain(&fixture_notes) {
+            tracing::debug!("seed row refused: {note}");
+            refused.insert(note.split(':').next().unwrap_or(note));
+        }
+        if !refused.is_empty() {
             notes.push(format!(
-                "… and {} more refused seed rows",
-                outcome.seed_notes.len() - 20
+                "some generated rows were refused by constraints and skipped, in: {} \
+                 (SMTA_VERIFY_LOG=smta_verify=debug shows why)",
+                refused.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
-        notes.extend(fixture_notes);
+        notes.append(&mut defaulted);
         let mut matrix = outcome.matrix;
         property::record(&mut matrix, &fixture_observations);
         let matrix = matrix

@@ -262,10 +262,7 @@ impl Resolver<'_> {
     fn tenant_path(&self, table: &str, column: &Option<String>) -> Result<Vec<Hop>, RulesError> {
         let mut hops = Vec::new();
         let mut current = (table.to_string(), column.clone());
-        loop {
-            let (table, Some(column)) = current else {
-                break;
-            };
+        while let (table, Some(column)) = current {
             if hops.len() > 8 || hops.iter().any(|h: &Hop| h.table == table) {
                 return Err(
                     self.error(format!("the tenant path of `{table}` loops back on itself"))

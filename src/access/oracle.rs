@@ -246,10 +246,6 @@ impl<'a> Oracle<'a> {
         self.orgs_of.get(user).cloned().unwrap_or_default()
     }
 
-    pub(crate) fn role_name(&self, role_id: &str) -> Option<&str> {
-        self.role_names.get(role_id).map(String::as_str)
-    }
-
     /// Evaluates a rule for `user` on `row` placed at `place`.
     pub(crate) fn eval(
         &self,

@@ -193,13 +193,6 @@ impl Catalog {
     pub(crate) fn schema(&self, name: &str) -> Option<&Schema> {
         self.schemas.iter().find(|s| s.name == name)
     }
-
-    pub(crate) fn functions_in<'a>(
-        &'a self,
-        schema: &'a str,
-    ) -> impl Iterator<Item = &'a Function> {
-        self.functions.iter().filter(move |f| f.schema == schema)
-    }
 }
 
 /// Which operations a role holds any privilege for on a table (schema USAGE included).

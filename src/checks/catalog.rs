@@ -23,10 +23,9 @@ const PRIVATE_FUNCTION_SCHEMAS: &[&str] = &["utils", "core", "platform"];
 pub(crate) struct Roles {
     /// Roles that act for unauthenticated callers (and PUBLIC itself).
     pub(crate) anonymous: BTreeSet<String>,
-    /// Roles end users act as, and every role that is a member of them.
+    /// Roles end users act as, and every role that is a member of them (the service
+    /// role and what it belongs to excluded).
     pub(crate) application: BTreeSet<String>,
-    /// The service role and what it is a member of.
-    pub(crate) service: BTreeSet<String>,
 }
 
 impl Roles {
@@ -61,7 +60,6 @@ impl Roles {
         Self {
             anonymous,
             application,
-            service,
         }
     }
 

@@ -38,7 +38,7 @@ pub(crate) fn selected(function: &Function, world_hash: u64) -> bool {
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-    (name_hash ^ world_hash) % 4 == 0
+    (name_hash ^ world_hash).is_multiple_of(4)
 }
 
 /// The functions of `public` a set of roles may execute.

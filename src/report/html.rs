@@ -61,7 +61,7 @@ fn escape(s: &str) -> String {
 /// backticks there are no reliable spans and the text is only escaped.
 fn code_spans(s: String) -> Value {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return Value::from_safe_string(escape(&s));
     }
     let html: String = parts

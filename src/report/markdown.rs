@@ -101,7 +101,7 @@ fn escape_plain(s: &str, out: &mut String) {
 fn text(s: String) -> String {
     let mut out = String::with_capacity(s.len());
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         // An odd number of backticks: no reliable code spans, escape them all.
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {

@@ -473,7 +473,7 @@ fn filler(relation: &Relation, column: &crate::catalog::Column, seed: u16, row: 
             quote_literal(&format!("{}-{}-{n}", relation.name, column.name))
         }
         "int2" | "int4" | "int8" | "numeric" | "float4" | "float8" => (n % 10_000).to_string(),
-        "bool" => (n % 2 == 0).to_string(),
+        "bool" => n.is_multiple_of(2).to_string(),
         "uuid" => "gen_random_uuid()".into(),
         "json" | "jsonb" => "'{}'".into(),
         "timestamptz" | "timestamp" | "date" | "time" | "timetz" => "now()".into(),

@@ -7,10 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
-use sqlx::PgConnection;
 
 use crate::access::AccessModel;
-use crate::error::Error;
 use crate::sql::{quote_literal, quote_qualified};
 
 /// A row as column → JSON value.
@@ -74,14 +72,6 @@ impl Truth {
             .collect();
         chunks.push("jsonb_build_object('now', to_jsonb(now()))".to_string());
         format!("SELECT ({})::text AS truth", chunks.join(" || "))
-    }
-
-    pub(crate) async fn read(conn: &mut PgConnection, model: &AccessModel) -> Result<Self, Error> {
-        let json: String = sqlx::query_scalar(&Self::query(model))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| Error::database("read the ground truth", e))?;
-        Ok(Self::from_json(&json, model))
     }
 
     pub(crate) fn from_json(json: &str, model: &AccessModel) -> Self {

@@ -427,7 +427,7 @@ impl TableProbes<'_, '_> {
         };
         let template = rows
             .iter()
-            .find(|r| placed_in(*r))
+            .find(|r| placed_in(r))
             .or_else(|| rows.first())?;
         let mut row: Row = (*template).clone();
 
