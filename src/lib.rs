@@ -18,6 +18,8 @@
 //! ```
 
 mod access;
+#[doc(hidden)]
+pub mod bench;
 mod catalog;
 mod checks;
 mod error;

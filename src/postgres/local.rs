@@ -6,6 +6,9 @@
 //! runs as the `postgres` (or `nobody`) OS user. Readiness is the server's own
 //! "ready to accept connections" log line, read from its stderr — never a sleep.
 //!
+//! `initdb`'s result is cached per machine and copied for each run (see
+//! `initdb_cache`), which makes a start several times faster.
+//!
 //! Teardown belongs to a [`Watchdog`], and clusters left by owners that died without
 //! one (the watchdog itself killed) are reaped on the next start, so no process or
 //! directory survives a run.
@@ -25,6 +28,7 @@ use nix::unistd::{Gid, Uid, User};
 use sqlx::postgres::PgConnectOptions;
 
 use super::binaries::PgBinaries;
+use super::initdb_cache;
 use super::owner::{stamp_is_dead, Owner};
 use super::watchdog::{Watchdog, STOP_PROCESS_SH};
 use super::BackendError;
@@ -76,7 +80,7 @@ impl LocalCluster {
         }
         server_user.take_ownership(&cluster.root)?;
 
-        cluster.initdb(&binaries, &server_user)?;
+        cluster.prepare_data(&binaries, &server_user)?;
         cluster.postmaster = Some(cluster.spawn_postmaster(&binaries, &server_user)?);
         Ok(cluster)
     }
@@ -101,13 +105,41 @@ impl LocalCluster {
         format!("local cluster in {}", self.root.display())
     }
 
+    /// Fills the data directory: a copy of the cached `initdb` result when there is
+    /// one, else `initdb` itself (whose result is then cached for the next run).
+    fn prepare_data(&self, binaries: &PgBinaries, user: &ServerUser) -> Result<(), BackendError> {
+        let cache = initdb_cache::entry(&binaries.postgres(), INITDB_ARGS);
+        if let Some(entry) = &cache {
+            let data = self.data_dir();
+            let _ = fs::remove_dir(&data);
+            match initdb_cache::restore(entry, &data, user.0) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!("the initdb cache at {} is unusable ({e}); running initdb", entry.display());
+                    let _ = fs::remove_dir_all(&data);
+                }
+            }
+            if !data.exists() {
+                fs::create_dir(&data).map_err(|e| BackendError::io("create the cluster directory", e))?;
+                user.take_ownership_of(&data)?;
+            }
+        }
+        self.initdb(binaries, user)?;
+        if let Some(entry) = &cache {
+            if let Err(e) = initdb_cache::store(&self.data_dir(), entry) {
+                tracing::debug!("could not cache the initdb result in {}: {e}", entry.display());
+            }
+        }
+        Ok(())
+    }
+
     fn initdb(&self, binaries: &PgBinaries, user: &ServerUser) -> Result<(), BackendError> {
         let mut command = Command::new(binaries.initdb());
         command
             .arg("-D")
             .arg(self.data_dir())
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C"])
-            .args(["--no-sync", "--no-instructions"])
+            .args(INITDB_ARGS)
             .stdin(Stdio::null());
         user.apply(&mut command);
         let output = command
@@ -175,6 +207,19 @@ impl Drop for LocalCluster {
     }
 }
 
+/// `initdb`'s arguments (after `-D`); part of the cache key.
+const INITDB_ARGS: &[&str] = &[
+    "-U",
+    SUPERUSER,
+    "-A",
+    "trust",
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "--no-sync",
+    "--no-instructions",
+];
+
 /// Settings for a cluster whose contents never need to survive: no fsync, no TCP.
 const SERVER_SETTINGS: &[&str] = &[
     "listen_addresses=",
@@ -233,6 +278,14 @@ impl ServerUser {
             // std also drops root's supplementary groups when it switches uid.
             command.uid(uid.as_raw()).gid(gid.as_raw());
         }
+    }
+
+    fn take_ownership_of(&self, path: &Path) -> Result<(), BackendError> {
+        if let Some((uid, gid)) = self.0 {
+            nix::unistd::chown(path, Some(uid), Some(gid))
+                .map_err(|e| BackendError::io("prepare the cluster directory", std::io::Error::from(e)))?;
+        }
+        Ok(())
     }
 
     fn take_ownership(&self, root: &Path) -> Result<(), BackendError> {

@@ -9,6 +9,7 @@
 //! found, else a container.
 
 mod binaries;
+mod initdb_cache;
 mod container;
 mod local;
 mod owner;

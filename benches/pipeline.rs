@@ -1,0 +1,81 @@
+//! Benchmarks of every stage of a run (SPEC §7): cluster start, install, clone,
+//! seeding, one full property case, and the whole `check`.
+//!
+//! `cargo bench --bench pipeline` measures; `cargo bench --bench pipeline -- --test`
+//! runs each benchmark once (CI's quick mode). Throughput is reported in probes per
+//! second for the case benchmark (criterion's "elements").
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use smta_verify::bench::{local_cluster_start, Pipeline, WorldSize};
+use smta_verify::{Families, Flavor, Verifier};
+
+fn cluster(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cluster");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.bench_function("local start to ready", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| local_cluster_start().expect("a local cluster")).sum())
+    });
+    if std::env::var_os("SMTA_VERIFY_BENCH_CONTAINER").is_some() {
+        group.bench_function("container start to ready", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| smta_verify::bench::container_start().expect("a container"))
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn stages(c: &mut Criterion) {
+    for flavor in Flavor::ALL {
+        let mut pipeline = Pipeline::new(flavor, Vec::new()).expect("a pipeline");
+        let mut group = c.benchmark_group(format!("stages/{flavor}"));
+        group.sample_size(10).measurement_time(Duration::from_secs(15));
+        group.bench_function("install schema", |b| b.iter(|| pipeline.install().expect("install")));
+        group.bench_function("clone template", |b| b.iter(|| pipeline.clone_database().expect("clone")));
+
+        let world = pipeline.world(WorldSize::TYPICAL, 1);
+        let rows = pipeline.seed(&world).expect("seed");
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(BenchmarkId::new("seed world", format!("{rows} rows")), |b| {
+            b.iter(|| pipeline.seed(&world).expect("seed"))
+        });
+
+        for (name, families) in [
+            ("case (all families)", Families::ALL),
+            (
+                "case (reads only)",
+                Families { reads: true, writes: false, escalation: false, rpc: false },
+            ),
+            (
+                "case (rpc sweep only)",
+                Families { reads: false, writes: false, escalation: false, rpc: true },
+            ),
+        ] {
+            let stats = pipeline.case(&world, families).expect("a case");
+            assert_eq!(stats.findings, 0, "the reference schema has no findings");
+            group.throughput(Throughput::Elements(stats.probes as u64));
+            let id = BenchmarkId::new(name, format!("{} rows, {} probes", stats.rows, stats.probes));
+            group.bench_function(id, |b| b.iter(|| pipeline.case(&world, families).expect("a case")));
+        }
+        group.finish();
+    }
+}
+
+fn whole_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("check");
+    group.sample_size(10).measurement_time(Duration::from_secs(60));
+    group.bench_function("reference, default cases", |b| {
+        b.iter(|| {
+            let report = Verifier::new(Flavor::Supabase).seed(1).run_blocking().expect("a run");
+            assert!(report.findings.is_empty());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cluster, stages, whole_check);
+criterion_main!(benches);
