@@ -13,9 +13,15 @@ use smta_verify::{Families, Flavor, Verifier};
 
 fn cluster(c: &mut Criterion) {
     let mut group = c.benchmark_group("cluster");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("local start to ready", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| local_cluster_start().expect("a local cluster")).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| local_cluster_start().expect("a local cluster"))
+                .sum()
+        })
     });
     if std::env::var_os("SMTA_VERIFY_BENCH_CONTAINER").is_some() {
         group.bench_function("container start to ready", |b| {
@@ -33,33 +39,55 @@ fn stages(c: &mut Criterion) {
     for flavor in Flavor::ALL {
         let mut pipeline = Pipeline::new(flavor, Vec::new()).expect("a pipeline");
         let mut group = c.benchmark_group(format!("stages/{flavor}"));
-        group.sample_size(10).measurement_time(Duration::from_secs(15));
-        group.bench_function("install schema", |b| b.iter(|| pipeline.install().expect("install")));
-        group.bench_function("clone template", |b| b.iter(|| pipeline.clone_database().expect("clone")));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(15));
+        group.bench_function("install schema", |b| {
+            b.iter(|| pipeline.install().expect("install"))
+        });
+        group.bench_function("clone template", |b| {
+            b.iter(|| pipeline.clone_database().expect("clone"))
+        });
 
         let world = pipeline.world(WorldSize::TYPICAL, 1);
         let rows = pipeline.seed(&world).expect("seed");
         group.throughput(Throughput::Elements(rows as u64));
-        group.bench_function(BenchmarkId::new("seed world", format!("{rows} rows")), |b| {
-            b.iter(|| pipeline.seed(&world).expect("seed"))
-        });
+        group.bench_function(
+            BenchmarkId::new("seed world", format!("{rows} rows")),
+            |b| b.iter(|| pipeline.seed(&world).expect("seed")),
+        );
 
         for (name, families) in [
             ("case (all families)", Families::ALL),
             (
                 "case (reads only)",
-                Families { reads: true, writes: false, escalation: false, rpc: false },
+                Families {
+                    reads: true,
+                    writes: false,
+                    escalation: false,
+                    rpc: false,
+                },
             ),
             (
                 "case (rpc sweep only)",
-                Families { reads: false, writes: false, escalation: false, rpc: true },
+                Families {
+                    reads: false,
+                    writes: false,
+                    escalation: false,
+                    rpc: true,
+                },
             ),
         ] {
             let stats = pipeline.case(&world, families).expect("a case");
             assert_eq!(stats.findings, 0, "the reference schema has no findings");
             group.throughput(Throughput::Elements(stats.probes as u64));
-            let id = BenchmarkId::new(name, format!("{} rows, {} probes", stats.rows, stats.probes));
-            group.bench_function(id, |b| b.iter(|| pipeline.case(&world, families).expect("a case")));
+            let id = BenchmarkId::new(
+                name,
+                format!("{} rows, {} probes", stats.rows, stats.probes),
+            );
+            group.bench_function(id, |b| {
+                b.iter(|| pipeline.case(&world, families).expect("a case"))
+            });
         }
         group.finish();
     }
@@ -67,10 +95,15 @@ fn stages(c: &mut Criterion) {
 
 fn whole_check(c: &mut Criterion) {
     let mut group = c.benchmark_group("check");
-    group.sample_size(10).measurement_time(Duration::from_secs(60));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60));
     group.bench_function("reference, default cases", |b| {
         b.iter(|| {
-            let report = Verifier::new(Flavor::Supabase).seed(1).run_blocking().expect("a run");
+            let report = Verifier::new(Flavor::Supabase)
+                .seed(1)
+                .run_blocking()
+                .expect("a run");
             assert!(report.findings.is_empty());
         })
     });

@@ -117,7 +117,9 @@ impl Pipeline {
     }
 
     fn server(&self) -> &Server {
-        self.server.as_ref().expect("the server lives as long as the pipeline")
+        self.server
+            .as_ref()
+            .expect("the server lives as long as the pipeline")
     }
 
     /// Installs the schema into a fresh template database (the install stage).
@@ -145,9 +147,14 @@ impl Pipeline {
         };
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&n.to_le_bytes());
-        let mut runner =
-            TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        worlds(bounds).new_tree(&mut runner).expect("worlds generate").current()
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+        );
+        worlds(bounds)
+            .new_tree(&mut runner)
+            .expect("worlds generate")
+            .current()
     }
 
     /// Seeds `world` and reads the ground truth back, in a rolled-back transaction;
@@ -156,9 +163,15 @@ impl Pipeline {
         let conn = self.conn.as_mut().expect("connected");
         let (catalog, model) = (&self.catalog, &self.model);
         self.runtime.block_on(async {
-            sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(|e| Error::database("begin", e))?;
+            sqlx::raw_sql("BEGIN")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| Error::database("begin", e))?;
             let seeded = crate::world::seed(conn, catalog, model, world).await;
-            sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.map_err(|e| Error::database("roll back", e))?;
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| Error::database("roll back", e))?;
             Ok(seeded?.truth.row_count())
         })
     }

@@ -23,8 +23,12 @@ pub(crate) fn entry(postgres: &Path, initdb_args: &[&str]) -> Option<PathBuf> {
     }
     let root = std::env::var_os("SMTA_VERIFY_CACHE_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("smta-verify")))
-        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/smta-verify")))?;
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("smta-verify"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/smta-verify"))
+        })?;
     entry_in(&root, postgres, initdb_args)
 }
 
@@ -39,7 +43,11 @@ fn entry_in(root: &Path, postgres: &Path, initdb_args: &[&str]) -> Option<PathBu
 
 /// Copies the cached data directory into `target` (which must not exist), owned by
 /// `owner`. False when there is nothing cached.
-pub(crate) fn restore(entry: &Path, target: &Path, owner: Option<(Uid, Gid)>) -> std::io::Result<bool> {
+pub(crate) fn restore(
+    entry: &Path,
+    target: &Path,
+    owner: Option<(Uid, Gid)>,
+) -> std::io::Result<bool> {
     if !entry.is_dir() {
         return Ok(false);
     }
@@ -54,7 +62,10 @@ pub(crate) fn store(data: &Path, entry: &Path) -> std::io::Result<()> {
     fs::create_dir_all(parent)?;
     let staging = parent.join(format!(
         ".{}.tmp-{}",
-        entry.file_name().and_then(|n| n.to_str()).unwrap_or("initdb"),
+        entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("initdb"),
         std::process::id()
     ));
     let _ = fs::remove_dir_all(&staging);
@@ -80,7 +91,10 @@ fn copy_tree(from: &Path, to: &Path, owner: Option<(Uid, Gid)>) -> std::io::Resu
             copy_tree(&source, &dest, owner)?;
         } else if kind.is_file() {
             fs::copy(&source, &dest)?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(fs::metadata(&source)?.permissions().mode()))?;
+            fs::set_permissions(
+                &dest,
+                fs::Permissions::from_mode(fs::metadata(&source)?.permissions().mode()),
+            )?;
             chown(&dest, owner)?;
         } else if kind.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&source)?, &dest)?;
@@ -113,9 +127,18 @@ mod tests {
         let target = dir.path().join("restored");
         assert!(restore(&entry, &target, None).unwrap());
         assert_eq!(fs::read(target.join("base/1/1259")).unwrap(), b"pages");
-        let mode = fs::metadata(target.join("PG_VERSION")).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(target.join("PG_VERSION"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(!restore(&dir.path().join("cache/missing"), &dir.path().join("x"), None).unwrap());
+        assert!(!restore(
+            &dir.path().join("cache/missing"),
+            &dir.path().join("x"),
+            None
+        )
+        .unwrap());
     }
 
     #[test]

@@ -116,19 +116,26 @@ impl LocalCluster {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::debug!("the initdb cache at {} is unusable ({e}); running initdb", entry.display());
+                    tracing::debug!(
+                        "the initdb cache at {} is unusable ({e}); running initdb",
+                        entry.display()
+                    );
                     let _ = fs::remove_dir_all(&data);
                 }
             }
             if !data.exists() {
-                fs::create_dir(&data).map_err(|e| BackendError::io("create the cluster directory", e))?;
+                fs::create_dir(&data)
+                    .map_err(|e| BackendError::io("create the cluster directory", e))?;
                 user.take_ownership_of(&data)?;
             }
         }
         self.initdb(binaries, user)?;
         if let Some(entry) = &cache {
             if let Err(e) = initdb_cache::store(&self.data_dir(), entry) {
-                tracing::debug!("could not cache the initdb result in {}: {e}", entry.display());
+                tracing::debug!(
+                    "could not cache the initdb result in {}: {e}",
+                    entry.display()
+                );
             }
         }
         Ok(())
@@ -282,8 +289,9 @@ impl ServerUser {
 
     fn take_ownership_of(&self, path: &Path) -> Result<(), BackendError> {
         if let Some((uid, gid)) = self.0 {
-            nix::unistd::chown(path, Some(uid), Some(gid))
-                .map_err(|e| BackendError::io("prepare the cluster directory", std::io::Error::from(e)))?;
+            nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| {
+                BackendError::io("prepare the cluster directory", std::io::Error::from(e))
+            })?;
         }
         Ok(())
     }

@@ -9,8 +9,8 @@
 //! found, else a container.
 
 mod binaries;
-mod initdb_cache;
 mod container;
+mod initdb_cache;
 mod local;
 mod owner;
 mod url;

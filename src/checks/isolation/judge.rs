@@ -145,6 +145,9 @@ impl Judge<'_> {
                 purpose: InsertPurpose::SelfAdd,
                 ..
             } => CheckId::PrivilegeEscalation,
+            // A row that changed organization crossed a tenant boundary, whichever
+            // organizations the actor belongs to: it left one tenant and entered another.
+            Probe::Move { .. } | Probe::MoveAll { .. } => CheckId::CrossTenantWrite,
             _ if foreign(org) => {
                 if write {
                     CheckId::CrossTenantWrite
@@ -217,6 +220,26 @@ impl Judge<'_> {
                 };
                 let expect = self.oracle.may_update(actor, table, old, new);
                 let org = self.oracle.place(&table.table, new).organization;
+                self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
+            }
+            Probe::MoveAll {
+                column,
+                value,
+                organization,
+            } => {
+                // Judged only when the rules forbid every row's move: which rows the
+                // statement reached is not known, only that it wrote.
+                let all_denied = self.rows(&table.table).into_iter().all(|old| {
+                    let mut new = old.clone();
+                    new.insert(column.clone(), value.clone());
+                    self.oracle.may_update(actor, table, old, &new) == Expect::Denied
+                });
+                let expect = if all_denied {
+                    Expect::Denied
+                } else {
+                    Expect::Unchecked
+                };
+                let org = Some(organization.clone());
                 self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
             }
             Probe::Upsert { key, new } => {
@@ -524,6 +547,7 @@ impl Judge<'_> {
                     } => "added themselves with".to_string(),
                     Probe::Insert { .. } => "inserted a row with".to_string(),
                     Probe::Move { .. } => "moved a row to another organization with".to_string(),
+                    Probe::MoveAll { .. } => "moved rows to another organization with".to_string(),
                     Probe::Upsert { .. } => {
                         "overwrote an existing row through ON CONFLICT with".to_string()
                     }

@@ -334,11 +334,8 @@ impl TableProbes<'_, '_> {
                 // Adding oneself where the rules speak of one's own row (memberships …).
                 for column in self.self_columns() {
                     for org in own.first().into_iter().chain(foreign.iter()) {
-                        if let Some(mut row) = self.candidate(Some(org), Some(&user)) {
-                            row.insert(column.clone(), Value::String(user.clone()));
-                            if !self.collides(&row) {
-                                self.insert(row, InsertPurpose::SelfAdd);
-                            }
+                        if let Some(row) = self.self_add(org, &user, &column) {
+                            self.insert(row, InsertPurpose::SelfAdd);
                         }
                     }
                 }
@@ -414,6 +411,44 @@ impl TableProbes<'_, '_> {
     /// fresh key, placed in `org`, with the user in "self" columns and the values the
     /// insert rule asks for. `None` when no valid row can be made.
     fn candidate(&mut self, org: Option<&str>, user: Option<&str>) -> Option<Row> {
+        let row = self.candidate_row(org, user)?;
+        (!self.collides(&row)).then_some(row)
+    }
+
+    /// A candidate in `org` with the user in `column` ("add myself"). The template's
+    /// unique keys usually name someone else (memberships: its user in that
+    /// organization), so uniqueness is checked only once the user is in, and where the
+    /// tenant column points at another table (a unit) every referent in `org` is tried
+    /// until one is free (the user may already belong to some units, not all).
+    fn self_add(&mut self, org: &str, user: &str, column: &str) -> Option<Row> {
+        let mut row = self.candidate_row(Some(org), Some(user))?;
+        row.insert(column.to_string(), Value::String(user.to_string()));
+        if !self.collides(&row) {
+            return Some(row);
+        }
+        let hop = self.table.tenant.first()?;
+        let (target, target_column) = hop.next.as_ref()?;
+        let model = self.ctx.oracle.model.table(target)?;
+        let referents: Vec<String> = self
+            .ctx
+            .truth(target)?
+            .rows
+            .iter()
+            .filter(|r| {
+                let place = self.ctx.oracle.placement(target, &row_key(r, &model.key));
+                place.live && place.organization.as_deref() == Some(org)
+            })
+            .filter_map(|r| text(r.get(target_column)))
+            .collect();
+        referents.into_iter().find_map(|value| {
+            let mut moved = row.clone();
+            moved.insert(hop.column.clone(), Value::String(value));
+            (!self.collides(&moved)).then_some(moved)
+        })
+    }
+
+    /// [`candidate`](Self::candidate) without the uniqueness check.
+    fn candidate_row(&mut self, org: Option<&str>, user: Option<&str>) -> Option<Row> {
         let rows = self.rows();
         let placed_in = |r: &Row| {
             org.is_some_and(|o| {
@@ -499,8 +534,7 @@ impl TableProbes<'_, '_> {
                 }
             }
         }
-        let row = self.minimal(row);
-        (!self.collides(&row)).then_some(row)
+        Some(self.minimal(row))
     }
 
     /// A live row of `table` placed in `org`; its `column` value.
@@ -608,7 +642,9 @@ impl TableProbes<'_, '_> {
     }
 
     /// Moves a row the user may update to a foreign organization, and to another of
-    /// their own when they have one (tenant columns are immutable).
+    /// their own when they have one (tenant columns are immutable); then everything
+    /// the user may update to the foreign organization at once, without a WHERE
+    /// clause (see [`Probe::MoveAll`]).
     fn moves(&mut self, own: &[String], foreign: Option<&str>) {
         let Some(hop) = self.table.tenant.first().cloned() else {
             return;
@@ -648,6 +684,33 @@ impl TableProbes<'_, '_> {
             );
             self.push(Probe::Move { key, new }, sql, Mode::Exec);
         }
+        let Some(organization) = foreign else { return };
+        let value = match &hop.next {
+            None => Some(organization.to_string()),
+            Some((t, c)) => self.referent_in(t, c, organization),
+        };
+        let Some(value) = value.map(Value::String) else {
+            return;
+        };
+        let column = self
+            .relation
+            .column(&hop.column)
+            .expect("tenant column exists");
+        let sql = format!(
+            "UPDATE {} SET {} = {}",
+            self.qualified(),
+            quote_ident(&hop.column),
+            value_sql(Some(&value), column)
+        );
+        self.push(
+            Probe::MoveAll {
+                column: hop.column.clone(),
+                value,
+                organization: organization.to_string(),
+            },
+            sql,
+            Mode::Exec,
+        );
     }
 
     /// An insert of an own-organization row that collides with a row the user may
@@ -710,14 +773,26 @@ impl TableProbes<'_, '_> {
     }
 
     /// Changes of privileged columns on the user's own rows, rows of their
-    /// organizations and a foreign row: new roles, admin flags, accepting for oneself.
+    /// organizations, a foreign row and a global row (one without organization, such
+    /// as a built-in role shared by every tenant): new roles, admin flags, permission
+    /// sets, accepting for oneself.
     fn escalations(&mut self) {
         if self.table.privileged.is_empty() {
             return;
         }
         let Some(user) = self.user() else { return };
         let mine = self.ctx.oracle.organizations_of(&user);
-        let rows = self.rows();
+        // Live rows first: each target below is the first row of its kind, and an
+        // attack on a soft-deleted row (an old membership) is refused for that reason
+        // alone, whatever the policies say.
+        let mut rows = self.rows();
+        rows.sort_by_key(|r| {
+            !self
+                .ctx
+                .oracle
+                .placement(&self.table.table, &row_key(r, &self.table.key))
+                .live
+        });
         let self_cols = self.self_columns();
         let org_of = |r: &Row| {
             self.ctx
@@ -752,6 +827,9 @@ impl TableProbes<'_, '_> {
             text(r.get("status")).as_deref() == Some("pending")
                 && org_of(r).is_some_and(|o| mine.contains(&o))
         }));
+        if !self.table.tenant.is_empty() {
+            push(rows.iter().find(|r| org_of(r).is_none()));
+        }
 
         for row in targets {
             let key = row_key(&row, &self.table.key);
@@ -835,6 +913,15 @@ impl TableProbes<'_, '_> {
                 );
             } else if column.base_type == "uuid" {
                 values.push(Value::String(user.to_string()));
+            } else if column.base_type.starts_with("json") {
+                // A permission set that allows everything (CASL's "manage all"), or
+                // none when that is what the row holds already.
+                let everything = serde_json::json!([{ "action": "manage", "subject": "all" }]);
+                values.push(if current == everything {
+                    serde_json::json!([])
+                } else {
+                    everything
+                });
             }
             changes.extend(values.into_iter().map(|v| vec![(name.clone(), v)]));
         }

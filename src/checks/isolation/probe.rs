@@ -52,6 +52,14 @@ pub(crate) enum Probe {
         key: String,
         new: Row,
     },
+    /// Moving every row the actor may update to `organization` with an UPDATE that
+    /// has no WHERE clause: such a statement reads no column, so PostgreSQL does not
+    /// hold the new rows against the SELECT policies and only WITH CHECK stops them.
+    MoveAll {
+        column: String,
+        value: serde_json::Value,
+        organization: String,
+    },
     /// `INSERT … ON CONFLICT DO UPDATE` that lands on an existing row.
     Upsert {
         key: String,
@@ -72,6 +80,7 @@ impl Probe {
             Probe::UpdateAll { .. }
             | Probe::UpdateRow { .. }
             | Probe::Move { .. }
+            | Probe::MoveAll { .. }
             | Probe::Escalate { .. } => "UPDATE",
             Probe::DeleteAll | Probe::DeleteRow { .. } => "DELETE",
             Probe::Insert { .. } => "INSERT",

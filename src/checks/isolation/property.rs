@@ -4,7 +4,11 @@
 //! its own proptest runner seeded from the run's seed, so `--seed` reproduces a run.
 //! A case fails when it has findings; proptest then shrinks the world, re-running the
 //! case each time, and the last failing world (the minimal one) is what the report
-//! shows. When one worker fails the others stop taking new cases.
+//! shows. While shrinking, a world counts as failing only if it still shows the most
+//! severe defect of the first failure (same check, same object): otherwise a defect
+//! that needs a richer world (a plain member escalating) would shrink away into a
+//! lesser one that a smaller world also has. When one worker fails the others stop
+//! taking new cases.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +25,7 @@ use super::{Environment, Families, Observation, Reach};
 use crate::access::AccessModel;
 use crate::catalog::Catalog;
 use crate::error::Error;
-use crate::finding::Finding;
+use crate::finding::{CheckId, Finding};
 use crate::flavor::Flavor;
 use crate::install::Database;
 use crate::world::model::World;
@@ -176,6 +180,30 @@ struct WorkerState {
     last_failure: Option<Counterexample>,
     error: Option<Error>,
     failed_once: bool,
+    /// The defect shrinking keeps: check and object of the first failure's most
+    /// severe finding.
+    target: Option<(CheckId, String)>,
+}
+
+/// Check and object of the most severe finding (the first one among equals).
+fn worst(findings: &[Finding]) -> Option<(CheckId, String)> {
+    let mut worst: Option<&Finding> = None;
+    for f in findings {
+        if worst.is_none_or(|w| f.severity > w.severity) {
+            worst = Some(f);
+        }
+    }
+    worst.map(|f| (f.check, f.object.clone()))
+}
+
+/// Whether `findings` show the defect being shrunk (any finding before there is one).
+fn shows(findings: &[Finding], target: Option<&(CheckId, String)>) -> bool {
+    match target {
+        None => !findings.is_empty(),
+        Some((check, object)) => findings
+            .iter()
+            .any(|f| f.check == *check && f.object == *object),
+    }
 }
 
 struct WorkerOutcome {
@@ -241,9 +269,12 @@ fn worker(
                     record(&mut state.matrix, &case.observations);
                     state.seed_notes.extend(case.seed_notes);
                 }
-                if case.findings.is_empty() {
+                if !shows(&case.findings, state.target.as_ref()) {
                     Ok(())
                 } else {
+                    if state.target.is_none() {
+                        state.target = worst(&case.findings);
+                    }
                     state.failed_once = true;
                     shared.stop.store(true, Ordering::Relaxed);
                     let summary = format!(
@@ -270,7 +301,7 @@ fn worker(
             // The last failing run is the minimal world's in practice; re-run it to be
             // sure the findings belong to the world we report.
             let case = runtime.block_on(env.run_case(&mut conn.borrow_mut(), &minimal))?;
-            if case.findings.is_empty() {
+            if !shows(&case.findings, state.target.as_ref()) {
                 state.last_failure
             } else {
                 Some(Counterexample {
