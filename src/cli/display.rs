@@ -6,7 +6,7 @@
 //! either way, by the caller.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,17 +15,25 @@ use smta_verify::{Progress, Verifier};
 /// A display for one run, or nothing when stderr is not a terminal.
 pub(crate) struct Display {
     bar: Option<ProgressBar>,
+    /// The phase being shown and when it began, to leave a line with its duration
+    /// when it ends.
+    current: Arc<Mutex<Option<(&'static str, Instant)>>>,
 }
 
 impl Display {
     pub(crate) fn new() -> Self {
+        let current = Arc::default();
         if !std::io::stderr().is_terminal() {
-            return Self { bar: None };
+            return Self { bar: None, current };
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(spinner());
+        bar.set_message("starting");
         bar.enable_steady_tick(Duration::from_millis(100));
-        Self { bar: Some(bar) }
+        Self {
+            bar: Some(bar),
+            current,
+        }
     }
 
     /// `verifier`, reporting its progress here.
@@ -33,13 +41,11 @@ impl Display {
         let Some(bar) = self.bar.clone() else {
             return verifier;
         };
-        // The phase being shown and when it began, to leave a line with its duration
-        // when the next one starts.
-        let current: Mutex<Option<(&'static str, Instant)>> = Mutex::new(None);
+        let current = Arc::clone(&self.current);
         verifier.on_progress(move |event| match event {
             Progress::Phase(text) => {
-                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((previous, since)) = current.replace((text, Instant::now())) {
+                let previous = lock(&current).replace((text, Instant::now()));
+                if let Some((previous, since)) = previous {
                     bar.println(format!("  {previous}: {:.1?}", since.elapsed()));
                 }
                 bar.set_style(spinner());
@@ -61,9 +67,17 @@ impl Display {
     /// Removes the display before the caller prints its results.
     pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
+            if let Some((last, since)) = lock(&self.current).take() {
+                bar.println(format!("  {last}: {:.1?}", since.elapsed()));
+            }
             bar.finish_and_clear();
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking callback cannot leave the phase half-written: it is one value.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn spinner() -> ProgressStyle {
