@@ -172,3 +172,72 @@ fn bad_input_exits_2_with_a_clear_message(
         "{argv:?}: no report for a run that was not done"
     );
 }
+
+/// The example CI workflow for adopters (`ci/github-workflow.yml`) runs `check` with
+/// every format, and uploads exactly the files that run writes: when a report file is
+/// renamed, the workflow must follow.
+#[test]
+fn the_example_workflow_uploads_the_files_check_writes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/github-workflow.yml");
+    let workflow: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let steps = workflow["jobs"]["isolation"]["steps"]
+        .as_sequence()
+        .expect("jobs.isolation.steps");
+    let run: Vec<String> = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("smta-verify check"))
+        .expect("a step runs smta-verify check")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let flag = |name: &str| {
+        let at = run.iter().position(|a| a == name).unwrap_or_else(|| {
+            panic!("{name} missing in {run:?}");
+        });
+        run[at + 1].clone()
+    };
+    let out = flag("--out");
+    let formats: Vec<smta_verify::Format> = flag("--format")
+        .split(',')
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert_eq!(formats, smta_verify::Format::ALL, "every format is written");
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (format, action) in [
+        (
+            smta_verify::Format::Sarif,
+            "github/codeql-action/upload-sarif",
+        ),
+        (smta_verify::Format::Junit, "action-junit-report"),
+        (smta_verify::Format::Markdown, "GITHUB_STEP_SUMMARY"),
+    ] {
+        let file = format!("{out}/{}", format.file_name());
+        assert!(text.contains(action), "{action} missing");
+        let step = steps
+            .iter()
+            .find(|s| serde_norway::to_string(s).unwrap().contains(action))
+            .unwrap();
+        let step = serde_norway::to_string(step).unwrap();
+        assert!(
+            step.contains(&file),
+            "{action} does not use {file}:\n{step}"
+        );
+    }
+    let artifact = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("the reports are attached as an artifact");
+    assert_eq!(
+        artifact["with"]["path"]
+            .as_str()
+            .map(|p| p.trim_end_matches('/')),
+        Some(out.as_str())
+    );
+}
