@@ -27,8 +27,10 @@ mod finding;
 mod flavor;
 mod install;
 mod postgres;
+mod progress;
 mod report;
 mod sandbox;
+mod snapshot;
 mod sql;
 mod verifier;
 mod world;
@@ -40,15 +42,24 @@ pub use finding::{CheckId, Finding, Severity};
 pub use flavor::{Actor, Flavor, UnknownFlavor};
 pub use install::{InstallError, SourceError, SqlSource};
 pub use postgres::{Backend, BackendError};
+pub use progress::Progress;
 pub use report::{Format, Location, RenderError, Report};
 pub use sandbox::Sandbox;
+pub use snapshot::Snapshot;
 pub use verifier::{Verifier, DEFAULT_CASES};
 pub use world::model::World;
 
-/// Fails the calling test with the report's findings when there are any.
+/// Fails the calling test with the Markdown report (`report.md`) when the report has
+/// any finding: the failure message is what a reviewer needs, reproductions included.
 #[track_caller]
 pub fn assert_isolated(report: &Report) {
     if !report.findings.is_empty() {
-        panic!("{}", report.text_summary());
+        let rendered = report
+            .render(Format::Markdown)
+            .unwrap_or_else(|e| format!("{e}\n{}", report.text_summary()));
+        panic!(
+            "smta-verify found {} isolation defect(s):\n\n{rendered}",
+            report.findings.len()
+        );
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::display::Display;
 use cli::{exit, Cli, Command};
 use smta_verify::{SqlSource, Verifier};
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check(args).await,
+        Command::Snapshot(args) => snapshot(args).await,
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
@@ -64,29 +66,29 @@ async fn run(cli: Cli) -> i32 {
 }
 
 async fn check(args: cli::CheckArgs) -> i32 {
-    let mut verifier = args
-        .server
-        .configure(Verifier::new(args.flavor))
-        .cases(args.cases);
-    for path in &args.schema {
-        verifier = verifier.schema(path);
-    }
-    for path in &args.extra_sql {
-        verifier = verifier.extra_sql(path);
-    }
-    if let Some(path) = &args.access {
-        verifier = verifier.access_rules(path);
-    }
-    if let Some(seed) = args.seed {
-        verifier = verifier.seed(seed);
-    }
-    let report = tokio::select! {
-        outcome = verifier.run() => match outcome {
-            Ok(r) => r,
-            Err(e) => return fail(&e),
-        },
+    // Chosen here rather than by the library so that it is printed before the run:
+    // an interrupted or crashed run can be repeated too.
+    let seed = args
+        .seed
+        .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+    eprintln!("smta-verify: seed {seed} (--seed {seed} repeats this run)");
+    let display = Display::new();
+    let verifier = display.attach(
+        args.server
+            .configure(args.source.verifier())
+            .cases(args.cases)
+            .seed(seed),
+    );
+    let outcome = tokio::select! {
+        outcome = verifier.run() => Some(outcome),
         // Dropping the run tears its server down (see `postgres::Server`).
-        _ = wait_for_termination() => return interrupted(),
+        _ = wait_for_termination() => None,
+    };
+    display.finish();
+    let report = match outcome {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return fail(&e),
+        None => return interrupted(),
     };
     eprint!("{}", report.text_summary());
     match report.write(&args.out, &args.format) {
@@ -107,6 +109,41 @@ async fn check(args: cli::CheckArgs) -> i32 {
         exit::FINDINGS
     } else {
         exit::CLEAN
+    }
+}
+
+async fn snapshot(args: cli::SnapshotArgs) -> i32 {
+    let display = Display::new();
+    let verifier = display.attach(args.server.configure(args.source.verifier()));
+    let outcome = tokio::select! {
+        outcome = verifier.snapshot() => Some(outcome),
+        _ = wait_for_termination() => None,
+    };
+    display.finish();
+    let yaml = match outcome {
+        Some(Ok(snapshot)) => snapshot.to_yaml(),
+        Some(Err(e)) => return fail(&e),
+        None => return interrupted(),
+    };
+    match &args.out {
+        None => {
+            print!("{yaml}");
+            exit::CLEAN
+        }
+        Some(path) => match std::fs::write(path, yaml) {
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                exit::CLEAN
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: could not write the snapshot to {}: {e}; check that its \
+                     directory exists and is writable",
+                    path.display()
+                );
+                exit::ERROR
+            }
+        },
     }
 }
 

@@ -20,10 +20,12 @@ use crate::finding::Finding;
 use crate::flavor::Flavor;
 use crate::install::{SqlSource, Template};
 use crate::postgres::{Backend, Server, ServerSpec};
+use crate::progress::{Progress, ProgressHook};
 use crate::report::{
-    coverage, locate_objects, Counterexample, MatrixEntry, Report, RunInfo, REPORT_SCHEMA_VERSION,
+    coverage, locate_objects, Counterexample, Report, RunInfo, REPORT_SCHEMA_VERSION,
 };
 use crate::sandbox::Sandbox;
+use crate::snapshot::Snapshot;
 use crate::world::strategy::Bounds;
 
 /// Where schema SQL comes from.
@@ -47,6 +49,7 @@ pub struct Verifier {
     families: Families,
     persistence: Option<PathBuf>,
     max_shrink_time: Duration,
+    progress: ProgressHook,
 }
 
 /// Property cases run when nothing else is said.
@@ -70,6 +73,7 @@ impl Verifier {
             families: Families::ALL,
             persistence: None,
             max_shrink_time: Duration::from_secs(30),
+            progress: ProgressHook::default(),
         }
     }
 
@@ -166,6 +170,13 @@ impl Verifier {
         self
     }
 
+    /// Calls `callback` as the run moves through its phases and cases (from worker
+    /// threads too), for a progress display. Default: nothing is reported.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = ProgressHook::new(callback);
+        self
+    }
+
     fn sources(&self) -> Result<Vec<SqlSource>, Error> {
         let mut sources = Vec::new();
         if self.schema.is_empty() {
@@ -192,9 +203,11 @@ impl Verifier {
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
         let phase = Instant::now();
+        self.progress.phase(PHASE_SERVER);
         let server = Server::start(&self.server).await?;
         tracing::info!(elapsed = ?phase.elapsed(), "server ready: {}", server.describe());
         let phase = Instant::now();
+        self.progress.phase(PHASE_INSTALL);
         let template = Template::build(&server, self.flavor, &sources).await?;
         tracing::info!(elapsed = ?phase.elapsed(), "schema installed ({} files)", sources.len());
         let phase = Instant::now();
@@ -204,6 +217,7 @@ impl Verifier {
         }
         tracing::info!(elapsed = ?phase.elapsed(), "{} worker database(s) cloned", self.workers);
         let phase = Instant::now();
+        self.progress.phase(PHASE_CATALOG);
         let mut conn = databases[0].connect().await?;
         let catalog = Catalog::load(&mut conn).await?;
         let _ = conn.close().await;
@@ -224,7 +238,9 @@ impl Verifier {
             bounds: Bounds::default(),
             persistence: self.persistence.clone(),
             max_shrink_time: self.max_shrink_time,
+            progress: self.progress.clone(),
         };
+        self.progress.phase(PHASE_CASES);
         let (catalog, model) = (Arc::new(catalog), Arc::new(model));
         let flavor = self.flavor;
         let outcome = {
@@ -275,31 +291,7 @@ impl Verifier {
         notes.append(&mut defaulted);
         let mut matrix = outcome.matrix;
         property::record(&mut matrix, &fixture_observations);
-        let matrix = matrix
-            .into_iter()
-            .map(|((actor, table, operation), cell)| {
-                let top = |m: &std::collections::BTreeMap<crate::checks::isolation::Reach, u64>| {
-                    m.iter()
-                        .max_by_key(|(_, n)| **n)
-                        .map(|(r, _)| {
-                            serde_json::to_value(r)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default()
-                        })
-                        .unwrap_or_default()
-                };
-                MatrixEntry {
-                    actor,
-                    table,
-                    operation,
-                    expected: top(&cell.expected),
-                    observed: top(&cell.observed),
-                    mismatches: cell.mismatches,
-                    observations: cell.observed.values().sum(),
-                }
-            })
-            .collect::<Vec<MatrixEntry>>();
+        let matrix = property::entries(matrix);
         let mut coverage = coverage::of_isolation(
             &matrix,
             |table| model.table(table).is_some_and(|t| t.audit),
@@ -348,6 +340,45 @@ impl Verifier {
         Ok(report)
     }
 
+    /// Reads the policy surface of the installed sources (tables, policies, grants,
+    /// functions) and the access matrix of the fixture world, for a regression
+    /// snapshot ([`Snapshot::to_yaml`]). No generated worlds: the same sources give
+    /// the same snapshot, byte for byte.
+    pub async fn snapshot(self) -> Result<Snapshot, Error> {
+        let sources = self.sources()?;
+        self.progress.phase(PHASE_SERVER);
+        let server = Server::start(&self.server).await?;
+        self.progress.phase(PHASE_INSTALL);
+        let template = Template::build(&server, self.flavor, &sources).await?;
+        let database = template.clone_database(&server).await?;
+        self.progress.phase(PHASE_CATALOG);
+        let mut conn = database.connect().await?;
+        let catalog = Catalog::load(&mut conn).await?;
+        let model = AccessModel::resolve(&self.rules, &catalog)?;
+        self.progress.phase(PHASE_FIXTURE);
+        // The report's matrix, restricted to the fixture world: the privilege grid
+        // and one isolation case, judged exactly as in a run.
+        let (_, grid, _) = fixture_checks(&database, self.flavor, &catalog, &model).await?;
+        let world =
+            crate::world::model::World::basic(crate::world::seed::generic_tables(&model).len());
+        let case = crate::checks::isolation::Environment {
+            flavor: self.flavor,
+            catalog: &catalog,
+            model: &model,
+            families: Families::ALL,
+        }
+        .run_case(&mut conn, &world)
+        .await?;
+        let _ = conn.close().await;
+        let mut matrix = property::Matrix::new();
+        property::record(&mut matrix, &grid);
+        property::record(&mut matrix, &case.observations);
+        let snapshot = Snapshot::of(self.flavor, &catalog, property::entries(matrix));
+        drop(template);
+        server.shutdown().await;
+        Ok(snapshot)
+    }
+
     /// Starts a [`Sandbox`]: the server this verifier would use, with its schema
     /// sources installed, kept for a person with psql.
     pub async fn sandbox(&self) -> Result<Sandbox, Error> {
@@ -364,6 +395,12 @@ impl Verifier {
             .block_on(self.run())
     }
 }
+
+const PHASE_SERVER: &str = "starting PostgreSQL";
+const PHASE_INSTALL: &str = "installing the schema";
+const PHASE_CATALOG: &str = "catalog checks";
+const PHASE_FIXTURE: &str = "the fixture world";
+const PHASE_CASES: &str = "property cases";
 
 /// The checks that run once, on the fixture world: the privilege grid and the audit
 /// trail. One transaction, rolled back.

@@ -16,6 +16,10 @@ pub(crate) const REFERENCE_RULES_NAME: &str = "fixtures/access/reference.toml";
 #[serde(deny_unknown_fields)]
 pub(crate) struct RulesFile {
     pub(crate) version: u32,
+    /// `"reference"`: start from the reference rules, so that an adopter's file only
+    /// states its own tables (an entry it names replaces the reference's entry).
+    #[serde(default)]
+    pub(crate) extends: Option<String>,
     /// Functions an unauthenticated caller may execute (`schema.name`).
     #[serde(default)]
     pub(crate) anonymous_functions: Vec<String>,
@@ -99,7 +103,39 @@ impl RulesFile {
                 ),
             });
         }
-        Ok(rules)
+        match rules.extends.as_deref() {
+            None => Ok(rules),
+            Some("reference") => Ok(rules.onto_reference()),
+            Some(other) => Err(RulesError {
+                file: file.to_string(),
+                problem: format!(
+                    "extends = \"{other}\" is not known; the only base is \"reference\" \
+                     (the built-in rules of the reference schema)"
+                ),
+            }),
+        }
+    }
+
+    /// These rules laid over the reference rules: entries of the same table or
+    /// function replace the reference's, lists are joined.
+    fn onto_reference(self) -> Self {
+        let mut merged = Self::parse(REFERENCE_RULES_NAME, REFERENCE_RULES)
+            .expect("the reference rules parse (unit-tested)");
+        merged.extends = self.extends;
+        for (list, extra) in [
+            (&mut merged.anonymous_functions, self.anonymous_functions),
+            (&mut merged.service_only_schemas, self.service_only_schemas),
+            (&mut merged.ignored_schemas, self.ignored_schemas),
+        ] {
+            for item in extra {
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+        }
+        merged.tables.extend(self.tables);
+        merged.functions.extend(self.functions);
+        merged
     }
 }
 
@@ -111,6 +147,37 @@ mod tests {
     fn the_reference_rules_parse() {
         let rules = RulesFile::parse(REFERENCE_RULES_NAME, REFERENCE_RULES).unwrap();
         assert!(rules.tables.contains_key("core.memberships"));
+    }
+
+    #[test]
+    fn a_file_extending_the_reference_adds_and_replaces_entries() {
+        let rules = RulesFile::parse(
+            "app.toml",
+            "version = 1\nextends = \"reference\"\nanonymous_functions = [\"public.ping\"]\n\
+             [tables.\"app.notes\"]\nselect = \"self(user_id)\"\n\
+             [tables.\"core.units\"]\nselect = \"super_admin\"\n",
+        )
+        .unwrap();
+        assert!(rules.tables.contains_key("core.memberships"));
+        assert!(rules.tables.contains_key("app.notes"));
+        assert_eq!(
+            rules.tables["core.units"].select.as_deref(),
+            Some("super_admin")
+        );
+        assert!(rules
+            .anonymous_functions
+            .contains(&"public.get_invitation_details".to_string()));
+        assert!(rules
+            .anonymous_functions
+            .contains(&"public.ping".to_string()));
+
+        let err = RulesFile::parse("app.toml", "version = 1\nextends = \"smta\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("extends = \"smta\"") && err.contains("\"reference\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! schema files and validating rules happen later, in the library, so that `cargo test`
 //! users and CLI users get the same checks and the same error messages.
 
+pub(crate) mod display;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,6 +36,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Verify a schema: generated worlds, every actor, every table; writes reports.
     Check(CheckArgs),
+    /// Write the policy surface (RLS flags, policies, grants, functions, the access
+    /// matrix of the fixture world) as deterministic YAML, for regression snapshots.
+    Snapshot(SnapshotArgs),
     /// Print the complete reference schema SQL for a flavor (to pipe into psql).
     Schema(SchemaArgs),
     /// Start a throwaway database with a schema installed and wait (for psql and
@@ -41,8 +46,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
 }
 
+/// What to verify; shared by `check` and `snapshot`.
 #[derive(Debug, Args)]
-pub(crate) struct CheckArgs {
+pub(crate) struct SourceArgs {
     /// Schema SQL: a file, or a directory of .sql files applied in path order.
     /// Repeatable, applied in order. Default: the built-in reference schema.
     #[arg(long = "schema", value_name = "PATH")]
@@ -56,6 +62,40 @@ pub(crate) struct CheckArgs {
     /// Access rules file (TOML). Default: the reference rules.
     #[arg(long, value_name = "FILE")]
     pub(crate) access: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// A verifier of these sources.
+    pub(crate) fn verifier(&self) -> smta_verify::Verifier {
+        let mut verifier = smta_verify::Verifier::new(self.flavor);
+        for path in &self.schema {
+            verifier = verifier.schema(path);
+        }
+        for path in &self.extra_sql {
+            verifier = verifier.extra_sql(path);
+        }
+        if let Some(path) = &self.access {
+            verifier = verifier.access_rules(path);
+        }
+        verifier
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Write the YAML to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
     /// Number of generated worlds (property cases).
@@ -255,11 +295,47 @@ mod tests {
             let server = match cli.command {
                 Command::Check(args) => args.server,
                 Command::Serve(args) => args.server,
-                Command::Schema(_) => unreachable!(),
+                Command::Schema(_) | Command::Snapshot(_) => unreachable!(),
             };
             assert!(matches!(server.backend, BackendArg::Container));
             assert_eq!(server.image.as_deref(), Some("smta-verify/postgres:15"));
         }
+    }
+
+    #[test]
+    fn snapshot_takes_the_source_and_server_flags_and_an_optional_file() {
+        let cli = Cli::try_parse_from([
+            "smta-verify",
+            "snapshot",
+            "--schema",
+            "db",
+            "--schema",
+            "more.sql",
+            "--extra-sql",
+            "app.sql",
+            "--flavor",
+            "payload",
+            "--backend",
+            "url",
+            "--database-url",
+            "postgres://u@h/db",
+            "--out",
+            "surface.yaml",
+        ])
+        .unwrap();
+        let Command::Snapshot(args) = cli.command else {
+            panic!("parsed as another command")
+        };
+        assert_eq!(args.source.schema, [PathBuf::from("db"), "more.sql".into()]);
+        assert_eq!(args.source.extra_sql, [PathBuf::from("app.sql")]);
+        assert_eq!(args.source.flavor, Flavor::Payload);
+        assert!(matches!(args.server.backend, BackendArg::Url));
+        assert_eq!(args.out, Some(PathBuf::from("surface.yaml")));
+        let cli = Cli::try_parse_from(["smta-verify", "snapshot"]).unwrap();
+        let Command::Snapshot(args) = cli.command else {
+            panic!("parsed as another command")
+        };
+        assert_eq!(args.out, None, "stdout is the default");
     }
 
     #[test]

@@ -28,6 +28,8 @@ use crate::error::Error;
 use crate::finding::{CheckId, Finding};
 use crate::flavor::Flavor;
 use crate::install::Database;
+use crate::progress::{Progress, ProgressHook};
+use crate::report::MatrixEntry;
 use crate::world::model::World;
 use crate::world::seed::generic_tables;
 use crate::world::strategy::{worlds, Bounds};
@@ -42,6 +44,7 @@ pub(crate) struct PropertyConfig {
     /// Where proptest keeps failing worlds to replay first (cargo-test use).
     pub(crate) persistence: Option<PathBuf>,
     pub(crate) max_shrink_time: Duration,
+    pub(crate) progress: ProgressHook,
 }
 
 /// A minimal failing world and what it showed.
@@ -79,6 +82,34 @@ pub(crate) fn record(matrix: &mut Matrix, observations: &[Observation]) {
     }
 }
 
+/// The matrix as the report shows it: per cell, the most common expected and observed
+/// reach (on a tie, the widest), with the counts behind them.
+pub(crate) fn entries(matrix: Matrix) -> Vec<MatrixEntry> {
+    let top = |m: &BTreeMap<Reach, u64>| {
+        m.iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(r, _)| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    };
+    matrix
+        .into_iter()
+        .map(|((actor, table, operation), cell)| MatrixEntry {
+            actor,
+            table,
+            operation,
+            expected: top(&cell.expected),
+            observed: top(&cell.observed),
+            mismatches: cell.mismatches,
+            observations: cell.observed.values().sum(),
+        })
+        .collect()
+}
+
 /// What the property found.
 #[derive(Debug, Default)]
 pub(crate) struct PropertyOutcome {
@@ -91,6 +122,8 @@ pub(crate) struct PropertyOutcome {
 }
 
 struct Shared {
+    /// Cases planned over all workers, for progress.
+    total: u64,
     stop: AtomicBool,
     cases: AtomicU64,
     probes: AtomicU64,
@@ -114,6 +147,7 @@ pub(crate) fn run(
     config: &PropertyConfig,
 ) -> Result<PropertyOutcome, Error> {
     let shared = Arc::new(Shared {
+        total: u64::from(config.cases),
         stop: AtomicBool::new(false),
         cases: AtomicU64::new(0),
         probes: AtomicU64::new(0),
@@ -261,7 +295,11 @@ fn worker(
             }
             Ok(case) => {
                 if !state.failed_once {
-                    shared.cases.fetch_add(1, Ordering::Relaxed);
+                    let done = shared.cases.fetch_add(1, Ordering::Relaxed) + 1;
+                    config.progress.emit(Progress::Cases {
+                        done,
+                        total: shared.total,
+                    });
                     shared
                         .probes
                         .fetch_add(case.probes as u64, Ordering::Relaxed);
