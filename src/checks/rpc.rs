@@ -237,6 +237,13 @@ impl<'a> RpcJudge<'a> {
         }
     }
 
+    /// Whether `table` lives in a schema only the service role may reach.
+    fn service_only(&self, table: &str) -> bool {
+        table
+            .split_once('.')
+            .is_some_and(|(schema, _)| self.model.service_only_schemas.contains(schema))
+    }
+
     fn known_to(&self, actor: &Actor) -> BTreeSet<String> {
         if let Some(ids) = self.known.borrow().get(actor) {
             return ids.clone();
@@ -428,15 +435,27 @@ impl<'a> RpcJudge<'a> {
                     .iter()
                     .any(|(t, r)| self.may_see(actor, &name, t, r))
             {
+                // Platform rows keyed by a tenant row's id (platform_organizations by
+                // the organization's) share that id. Unless the function is declared
+                // to return that platform table, the leak is of the tenant row, and
+                // blaming platform would send the reader to the wrong place.
+                let tenant_holder = holders.iter().any(|(t, _)| !self.service_only(t));
+                let returns = |table: &str| {
+                    function
+                        .result
+                        .as_deref()
+                        .map(|r| r.trim_start_matches("SETOF "))
+                        == Some(table)
+                };
                 for (table, _) in holders {
-                    leaked.entry(table).or_default().push(id.clone());
+                    if !(tenant_holder && self.service_only(&table) && !returns(&table)) {
+                        leaked.entry(table).or_default().push(id.clone());
+                    }
                 }
             }
         }
         for (table, ids) in leaked {
-            let service_only = table
-                .split_once('.')
-                .is_some_and(|(s, _)| self.model.service_only_schemas.contains(s));
+            let service_only = self.service_only(&table);
             let check = if service_only {
                 CheckId::PlatformExposed
             } else {
