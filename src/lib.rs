@@ -40,7 +40,7 @@ pub use finding::{CheckId, Finding, Severity};
 pub use flavor::{Actor, Flavor, UnknownFlavor};
 pub use install::{InstallError, SourceError, SqlSource};
 pub use postgres::{Backend, BackendError};
-pub use report::{Format, Location, RenderError, Report};
+pub use report::{Format, Location, RenderError, Report, RpcCalls};
 pub use sandbox::Sandbox;
 pub use verifier::{Verifier, DEFAULT_CASES};
 pub use world::model::World;

@@ -706,6 +706,7 @@ pub(crate) mod tests {
             matrix,
             counterexample: Some(Counterexample { world }),
             notes: vec!["a note with <angle> brackets".into()],
+            rpc_calls: Vec::new(),
             coverage,
             locations: [(
                 "core.units".to_string(),
