@@ -27,6 +27,21 @@ pub(crate) struct Pick {
     pub(crate) index: u8,
 }
 
+/// What kind of call the generator aims at, judged by the contract on the state the
+/// call meets. Defects hide at the edges: an allowed call that goes wrong, one with a
+/// broken precondition that goes through, a caller just outside the rule who gets in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aim {
+    /// The contract allows the call.
+    Allowed,
+    /// The caller is admitted but a precondition (one that matters) fails.
+    Breach,
+    /// A signed-in caller the contract does not admit.
+    Overstep,
+    /// Whatever the choices give.
+    Free,
+}
+
 /// One generated call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Call {
@@ -34,6 +49,7 @@ pub(crate) struct Call {
     pub(crate) rpc: usize,
     /// 0 is the anonymous caller; otherwise a user (wrapping).
     pub(crate) actor: usize,
+    pub(crate) aim: Aim,
     pub(crate) picks: Vec<Pick>,
 }
 
@@ -57,12 +73,25 @@ pub(crate) fn calls(rpcs: usize, mutating: Vec<usize>) -> impl Strategy<Value = 
         ]
         .boxed()
     };
+    // Free comes first: proptest shrinks towards it, the simplest reading of a call.
+    let aim = prop_oneof![
+        Just(Aim::Free),
+        Just(Aim::Allowed),
+        Just(Aim::Breach),
+        Just(Aim::Overstep),
+    ];
     (
         rpc,
         prop_oneof![1 => Just(0usize), 12 => 1usize..16],
+        aim,
         proptest::collection::vec(pick(), 5),
     )
-        .prop_map(|(rpc, actor, picks)| Call { rpc, actor, picks })
+        .prop_map(|(rpc, actor, aim, picks)| Call {
+            rpc,
+            actor,
+            aim,
+            picks,
+        })
 }
 
 /// A call made concrete on a state.
@@ -212,9 +241,14 @@ impl Resolver<'_> {
                 let context = self.context.clone();
                 let list = match v {
                     0..=2 if context.is_some() => {
-                        self.in_orgs("core.organization_files", "organization_id", |o| {
+                        let own = self.in_orgs("core.organization_files", "organization_id", |o| {
                             Some(o) == context.as_deref()
-                        })
+                        });
+                        // No file in the organization: NULL is the value that fits.
+                        if own.is_empty() {
+                            return Value::Null;
+                        }
+                        own
                     }
                     0..=4 => self.in_orgs("core.organization_files", "organization_id", |o| {
                         self.member(o)
@@ -438,24 +472,31 @@ pub(crate) fn literal(value: &Value, sql_type: &str) -> String {
     }
 }
 
-/// Resolves `call` on `state` for `contract`. Every third caller choice aims at the
-/// contract: the first user (from the choice's offset) for whom `admits` holds once
-/// the arguments are drawn for them, so that allowed calls and their nearly allowed
-/// neighbours (a precondition broken) are common, not luck.
+/// Resolves `call` on `state` for `contract`. Unless the call is `Aim::Free`, the
+/// caller and the argument choices are varied (every user from the call's offset,
+/// each with its choices shifted a few times) until `classify` says the call is of
+/// the kind aimed at; when none is, the plain choices stand.
 pub(crate) fn resolve(
     state: &State,
     contract: &Contract,
     call: &Call,
-    admits: impl Fn(&Resolved) -> bool,
+    classify: impl Fn(&Resolved) -> Aim,
 ) -> Resolved {
-    if call.actor % 3 == 1 {
+    if call.aim != Aim::Free {
         let users = state.keys("core.users_meta");
-        for k in 0..users.len() {
-            let user = users[(call.actor / 3 + k) % users.len()];
-            if let Ok(id) = uuid::Uuid::parse_str(user) {
-                let resolved = resolve_as(state, contract, call, Actor::User(id));
-                if admits(&resolved) {
-                    return resolved;
+        for shift in 0..4u8 {
+            let mut shifted = call.clone();
+            for p in &mut shifted.picks {
+                p.index = p.index.wrapping_add(shift);
+                p.variant = (p.variant + shift) % 8;
+            }
+            for k in 0..users.len() {
+                let user = users[(call.actor + k) % users.len()];
+                if let Ok(id) = uuid::Uuid::parse_str(user) {
+                    let resolved = resolve_as(state, contract, &shifted, Actor::User(id));
+                    if classify(&resolved) == call.aim {
+                        return resolved;
+                    }
                 }
             }
         }

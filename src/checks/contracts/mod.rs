@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sqlx::{PgConnection, Row as _};
 
+use crate::access::contracts::Breach;
 use crate::access::contracts::{Contract, Contracts};
 use crate::access::AccessModel;
 use crate::catalog::{Catalog, Function};
@@ -29,8 +30,8 @@ use crate::flavor::{Actor, Flavor};
 use crate::world::model::World;
 use crate::world::truth::Truth;
 pub(crate) use calls::Call;
-use calls::{call_sql, resolve};
-use judge::{Judge, Outcome};
+use calls::{call_sql, resolve, Aim};
+use judge::{Judge, Outcome, Verdict};
 use state::{Scope, State};
 
 /// Calls and successes per RPC (by signature).
@@ -208,7 +209,12 @@ impl Environment<'_> {
                     lets: &contract.lets,
                     row: None,
                 };
-                scope.holds(&contract.caller).unwrap_or(false)
+                match judge.verdict(contract, &scope) {
+                    Ok(Verdict::Allowed) => Aim::Allowed,
+                    Ok(Verdict::Precondition(_, Breach::Check(_))) => Aim::Breach,
+                    Ok(Verdict::CallerDenied(_)) => Aim::Overstep,
+                    _ => Aim::Free,
+                }
             });
             let sql = call_sql(function, &resolved.literals);
             let outcome = self.call(conn, &resolved.actor, &sql).await?;
