@@ -9,10 +9,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use serde::Deserialize;
-use smta_verify::{CheckId, Families, Flavor, Report, Verifier};
+use smta_verify::{Backend, CheckId, Families, Flavor, Report, Sandbox, SqlSource, Verifier};
 
 const SEED: u64 = 8;
 
@@ -254,4 +255,70 @@ fn every_rpc_mutant_is_caught_by_its_intended_check() {
         "surviving RPC mutants:\n{}",
         survivors.join("\n")
     );
+}
+
+/// A fresh install of `flavor`'s reference schema plus `extra_sql`, for psql.
+fn sandbox(runtime: &tokio::runtime::Runtime, flavor: Flavor, extra_sql: Option<&Path>) -> Sandbox {
+    let mut sources = SqlSource::reference(flavor).expect("the reference schema loads");
+    if let Some(path) = extra_sql {
+        sources.extend(SqlSource::from_path(path).expect("the mutant loads"));
+    }
+    runtime
+        .block_on(Sandbox::start(Backend::Auto, flavor, &sources))
+        .expect("a sandbox starts")
+}
+
+/// Runs a replay script as its header says; returns (exit status, stdout, stderr).
+fn psql(sandbox: &Sandbox, script: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("replay.sql");
+    std::fs::write(&file, script).expect("the script is written");
+    let output = Command::new("psql")
+        .args(["-X", "-f"])
+        .arg(&file)
+        .arg(sandbox.connection_string())
+        .output()
+        .expect("psql runs (is the PostgreSQL client installed?)");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_minimal_sequence_replays_with_psql() {
+    let flavor = Flavor::Payload;
+    let mutant = mutants_dir().join("accept_invitation_any_email.sql");
+    let report = verify(flavor, 64, Some(&mutant));
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::PrivilegeEscalation && f.object == "public.accept_invitation")
+        .unwrap_or_else(|| panic!("the defect is found:\n{}", report.text_summary()));
+    let script = &finding.reproduction;
+    let calls = script.matches("-- call ").count();
+    assert!(
+        calls <= 3,
+        "the sequence is shrunk ({calls} calls):\n{script}"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let broken = sandbox(&runtime, flavor, Some(&mutant));
+    let (status, _, stderr) = psql(&broken, script);
+    assert_eq!(
+        status,
+        Some(0),
+        "with the defect, the last call goes through\nstderr:\n{stderr}\nscript:\n{script}"
+    );
+    drop(broken);
+    // Control: on the reference schema the same last call is refused.
+    let reference = sandbox(&runtime, flavor, None);
+    let (status, _, stderr) = psql(&reference, script);
+    assert_eq!(
+        status,
+        Some(3),
+        "on the reference schema, the last call is refused\nstderr:\n{stderr}\nscript:\n{script}"
+    );
+    assert!(stderr.contains("no pending invitation"), "{stderr}");
 }

@@ -43,6 +43,25 @@ impl Expr {
     }
 }
 
+impl std::fmt::Display for Expr {
+    /// As written in the contracts file.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Atom(a) => f.write_str(a),
+            Expr::Call(name, args) => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
 struct Parser {
     chars: Vec<char>,
     at: usize,
@@ -517,6 +536,8 @@ mod tests {
             )
         );
         assert_eq!(Expr::parse("{}").unwrap(), Expr::Atom("{}".into()));
+        let text = "any(eq(p_scope, 'user'), super_admin($caller, unit_org(p_id)))";
+        assert_eq!(Expr::parse(text).unwrap().to_string(), text);
         assert!(Expr::parse("eq(a, b").is_err());
         assert!(Expr::parse("eq(a) x").is_err());
     }

@@ -136,7 +136,7 @@ impl Judge<'_> {
                     out.push(Violation {
                         check: *check,
                         message: format!(
-                            "{} is not for {who} (contract: caller = {:?}), yet the call succeeded and changed: {}{}",
+                            "{} is not for {who} (contract: caller = {}), yet the call succeeded and changed: {}{}",
                             contract.signature(),
                             contract.caller,
                             if changes.is_empty() { "no table row".into() } else { list(&changes) },
@@ -150,7 +150,7 @@ impl Judge<'_> {
                     out.push(Violation {
                         check: *check,
                         message: format!(
-                            "{} called by {who} must be refused because its precondition `{:?}` fails, yet it succeeded and changed: {}",
+                            "{} called by {who} must be refused because its precondition `{}` fails, yet it succeeded and changed: {}",
                             contract.signature(),
                             contract.requires[*i].0,
                             list(&changes)

@@ -312,6 +312,11 @@ impl Environment<'_> {
                 (false, Some(prefix)) => format!("SELECT {} AS v \\gset {prefix}", c.call),
                 (false, None) => format!("SELECT {};", c.call),
             };
+            if i + 1 == calls.len() {
+                // The call that breaks its contract: psql's exit status tells whether
+                // it went through (0) or was refused (3).
+                body.push_str("\\set ON_ERROR_STOP on\n");
+            }
             body.push_str(&format!(
                 "-- call {} as {}\n{}\n{sql}\nRESET ROLE;\n",
                 i + 1,
@@ -323,8 +328,9 @@ impl Environment<'_> {
             "-- smta-verify reproduction of an RPC contract violation. Run against a fresh\n\
              -- install of the same schema (e.g. the database `smta-verify serve --flavor {}`\n\
              -- prints), as a superuser:  psql \"<connection string>\" -f this-file.sql\n\
-             -- The last call is the one that breaks its contract; refused calls are\n\
-             -- rolled back by psql (ON_ERROR_ROLLBACK) and the sequence goes on.\n\
+             -- The last call is the one that breaks its contract; refused calls before\n\
+             -- it are rolled back by psql (ON_ERROR_ROLLBACK) and the sequence goes on,\n\
+             -- and psql exits with status 3 if the last one is refused.\n\
              \\set ON_ERROR_ROLLBACK on\n\
              \\set ON_ERROR_STOP off\n\
              BEGIN;\n\
