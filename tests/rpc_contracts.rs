@@ -137,17 +137,17 @@ fn an_rpc_missing_or_with_another_signature_is_a_note_not_a_crash() {
         "drop function public.get_audit_log(uuid, integer);\n\
          create function public.get_audit_log(p_org_id uuid) returns setof core.audit_logs\n\
            language sql stable set search_path = '' as $$ select * from core.audit_logs a where a.organization_id = p_org_id $$;\n\
-         drop function public.list_subscription_products();\n",
+         drop function public.get_user_units(uuid);\n",
     )
     .expect("write the overlay");
     let report = verify(Flavor::Payload, 4, Some(&overlay));
     let notes = report.notes.join("\n");
     assert!(
-        notes.contains("public.get_audit_log(uuid, integer): the database has public.get_audit_log(uuid) instead"),
+        notes.contains("public.get_audit_log(uuid, integer): the database has public.get_audit_log(p_org_id uuid) instead"),
         "{notes}"
     );
     assert!(
-        notes.contains("public.list_subscription_products(): the database has no such function"),
+        notes.contains("public.get_user_units(uuid): the database has no such function"),
         "{notes}"
     );
     assert!(
