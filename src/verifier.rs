@@ -57,7 +57,7 @@ pub struct Verifier {
 pub const DEFAULT_CASES: u32 = 64;
 
 /// RPC call sequences the contract check runs when nothing else is said.
-pub const DEFAULT_RPC_SEQUENCES: u32 = 32;
+pub const DEFAULT_RPC_SEQUENCES: u32 = 64;
 
 /// The longest generated RPC call sequence.
 const RPC_SEQUENCE_LENGTH: usize = 8;

@@ -113,7 +113,7 @@ pub struct Report {
 }
 
 /// Calls of one RPC in the contract check's sequences.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RpcCalls {
     /// `public.name(type, …)`.
     pub function: String,

@@ -274,6 +274,7 @@ impl Environment<'_> {
             tracing::debug!(
                 call = %sql,
                 actor = %resolved.actor,
+                aim = ?call.aim,
                 verdict = ?judge.verdict(contract, &scope),
                 outcome = ?outcome,
                 "RPC contract call"
