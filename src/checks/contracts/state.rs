@@ -689,3 +689,220 @@ pub(crate) fn diff(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::contracts::Contracts;
+    use serde_json::json;
+
+    fn row(v: Value) -> Row {
+        v.as_object().expect("an object").clone()
+    }
+
+    /// Two organizations; u1 super admin of o1, u2 member of o1 with a unit
+    /// membership in o1's unit, u3 member of o2.
+    fn state() -> State {
+        let mut tables: BTreeMap<String, Rows> = BTreeMap::new();
+        let mut put = |t: &str, k: &str, r: Value| {
+            tables.entry(t.into()).or_default().insert(k.into(), row(r));
+        };
+        put(
+            "core.organizations",
+            "o1",
+            json!({"id": "o1", "name": "A", "is_deleted": false}),
+        );
+        put(
+            "core.organizations",
+            "o2",
+            json!({"id": "o2", "name": "B", "is_deleted": false}),
+        );
+        put(
+            "core.memberships",
+            "u1|o1",
+            json!({"user_id": "u1", "organization_id": "o1", "is_super_admin": true, "role_id": "r-super", "is_deleted": false}),
+        );
+        put(
+            "core.memberships",
+            "u2|o1",
+            json!({"user_id": "u2", "organization_id": "o1", "is_super_admin": false, "role_id": "r-team", "is_deleted": false}),
+        );
+        put(
+            "core.memberships",
+            "u3|o2",
+            json!({"user_id": "u3", "organization_id": "o2", "is_super_admin": false, "role_id": "r-team", "is_deleted": false}),
+        );
+        put(
+            "core.units",
+            "n1",
+            json!({"id": "n1", "organization_id": "o1", "name": "N", "is_deleted": false}),
+        );
+        put(
+            "core.unit_memberships",
+            "u2|n1",
+            json!({"user_id": "u2", "unit_id": "n1", "role_id": "r-team", "is_deleted": false}),
+        );
+        put(
+            "core.roles",
+            "r-team",
+            json!({"id": "r-team", "name": "team", "organization_id": null, "is_deleted": false}),
+        );
+        put(
+            "core.roles",
+            "r-super",
+            json!({"id": "r-super", "name": "super_admin", "organization_id": null, "is_deleted": false}),
+        );
+        State {
+            tables,
+            audit: BTreeMap::new(),
+            now: None,
+            truth: Truth::default(),
+        }
+    }
+
+    fn contract(name: &str) -> crate::access::contracts::Contract {
+        Contracts::reference()
+            .rpcs
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("a reference contract")
+    }
+
+    fn args(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn callers_and_preconditions_follow_the_state() {
+        let st = state();
+        let c = contract("update_member_role");
+        let a = args(&[
+            ("p_org_id", json!("o1")),
+            ("p_user_id", json!("u2")),
+            ("p_role_id", json!("r-team")),
+        ]);
+        let scope = |caller| Scope {
+            state: &st,
+            args: &a,
+            caller: Some(caller),
+            result: &Value::Null,
+            lets: &c.lets,
+            row: None,
+        };
+        assert!(scope("u1").holds(&c.caller).unwrap(), "the super admin may");
+        assert!(
+            !scope("u2").holds(&c.caller).unwrap(),
+            "a plain member may not"
+        );
+        assert!(
+            !scope("u3").holds(&c.caller).unwrap(),
+            "another tenant may not"
+        );
+        let all_hold = c
+            .requires
+            .iter()
+            .all(|(e, _)| scope("u1").holds(e).unwrap());
+        assert!(all_hold, "u2 is a member and team is assignable");
+    }
+
+    #[test]
+    fn effects_cascade_and_a_missing_cascade_is_a_missing_effect() {
+        let before = state();
+        let c = contract("remove_member_from_organization");
+        let a = args(&[("p_org_id", json!("o1")), ("p_user_id", json!("u2"))]);
+        let scope = Scope {
+            state: &before,
+            args: &a,
+            caller: Some("u1"),
+            result: &json!("m2"),
+            lets: &c.lets,
+            row: None,
+        };
+        let want = expected(&scope, &c.effects).unwrap();
+        // The database did everything…
+        let mut after = before.clone();
+        for (t, k) in [
+            ("core.memberships", "u2|o1"),
+            ("core.unit_memberships", "u2|n1"),
+        ] {
+            let r = after.tables.get_mut(t).unwrap().get_mut(k).unwrap();
+            r.insert("is_deleted".into(), json!(true));
+            r.insert("deleted_at".into(), json!("2026-01-01T00:00:00+00:00"));
+        }
+        assert_eq!(diff(&want, &before, &after, &["deleted_at".into()]), vec![]);
+        // …or forgot the unit memberships: an effect that did not happen.
+        let mut partial = after.clone();
+        partial
+            .tables
+            .get_mut("core.unit_memberships")
+            .unwrap()
+            .get_mut("u2|n1")
+            .unwrap()
+            .insert("is_deleted".into(), json!(false));
+        let d = diff(&want, &before, &partial, &["deleted_at".into()]);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].missing_effect);
+        // A change nobody asked for is not a missing effect.
+        let mut extra = after;
+        extra
+            .tables
+            .get_mut("core.memberships")
+            .unwrap()
+            .get_mut("u3|o2")
+            .unwrap()
+            .insert("role_id".into(), json!("r-super"));
+        let d = diff(&want, &before, &extra, &["deleted_at".into()]);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(!d[0].missing_effect);
+        assert_eq!(
+            d[0].to_string(),
+            "core.memberships[u3|o2].role_id: expected \"r-team\", observed \"r-super\""
+        );
+    }
+
+    #[test]
+    fn or_keep_keeps_the_old_value_for_null_and_inserts_are_open() {
+        let before = state();
+        let c = contract("update_unit");
+        let a = args(&[
+            ("p_id", json!("n1")),
+            ("p_name", Value::Null),
+            ("p_description", json!("new")),
+        ]);
+        let scope = Scope {
+            state: &before,
+            args: &a,
+            caller: Some("u2"),
+            result: &json!("n1"),
+            lets: &c.lets,
+            row: None,
+        };
+        let want = expected(&scope, &c.effects).unwrap();
+        let unit = &want["core.units"]["n1"];
+        assert_eq!(unit.cells["name"], Cell::Exact(json!("N")));
+        assert_eq!(unit.cells["description"], Cell::Exact(json!("new")));
+        assert!(!unit.open);
+
+        let c = contract("create_unit");
+        let a = args(&[
+            ("p_org_id", json!("o1")),
+            ("p_name", json!("X")),
+            ("p_description", Value::Null),
+        ]);
+        let scope = Scope {
+            args: &a,
+            lets: &c.lets,
+            result: &json!("n2"),
+            ..scope
+        };
+        let want = expected(&scope, &c.effects).unwrap();
+        assert!(
+            want["core.units"]["n2"].open,
+            "a new row may have any other column"
+        );
+        assert!(want["core.unit_meta"].contains_key("n2"));
+    }
+}
