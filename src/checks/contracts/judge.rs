@@ -113,15 +113,24 @@ impl Judge<'_> {
     }
 
     /// Judges a call: `scope` is on the state before it, `after` the state it left.
+    /// `executable`: the caller's roles hold EXECUTE on the function. A flavour may
+    /// give a caller no way to call it at all (Payload's anonymous caller reaches
+    /// nothing); whether it should is the catalog checks' question, so such a call
+    /// is judged as one the contract forbids.
     pub(crate) fn judge(
         &self,
         contract: &Contract,
         scope: &Scope<'_>,
         outcome: &Outcome,
         after: &State,
+        executable: bool,
     ) -> Result<Vec<Violation>, String> {
         let before = scope.state;
-        let verdict = self.verdict(contract, scope)?;
+        let verdict = if executable {
+            self.verdict(contract, scope)?
+        } else {
+            Verdict::CallerDenied(Self::denied_check(contract, scope))
+        };
         let ignore = &self.contracts.ignore_columns;
         let unchanged = expected(scope, &[])?;
         let changes = diff(&unchanged, before, after, ignore);

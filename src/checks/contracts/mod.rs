@@ -279,8 +279,10 @@ impl Environment<'_> {
                 outcome = ?outcome,
                 "RPC contract call"
             );
+            let executable =
+                function.executable_by(&self.catalog.roles_of(self.flavor.role(&resolved.actor)));
             let violations = judge
-                .judge(contract, &scope, &outcome, &after)
+                .judge(contract, &scope, &outcome, &after, executable)
                 .map_err(|e| {
                     Error::Internal(format!("the RPC contract of {}: {e}", contract.name))
                 })?;
