@@ -185,6 +185,15 @@ fn the_mutant_table_lists_every_rpc_mutant_file() {
     }
 }
 
+/// Sequences per mutant run: a run stops at its first failing sequence, so only a
+/// surviving mutant costs them all. `SMTA_VERIFY_RPC_SEQUENCES` overrides.
+fn mutant_sequences() -> u32 {
+    std::env::var("SMTA_VERIFY_RPC_SEQUENCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 #[test]
 fn every_rpc_mutant_is_caught_by_its_intended_check() {
     let only: Option<BTreeSet<String>> = std::env::var("SMTA_VERIFY_MUTANTS")
@@ -199,7 +208,11 @@ fn every_rpc_mutant_is_caught_by_its_intended_check() {
         }
         for &flavor in &mutant.flavors {
             let started = Instant::now();
-            let report = verify(flavor, 64, Some(&mutants_dir().join(&mutant.file)));
+            let report = verify(
+                flavor,
+                mutant_sequences(),
+                Some(&mutants_dir().join(&mutant.file)),
+            );
             runs += 1;
             let missed: Vec<CheckId> = mutant
                 .kills

@@ -36,8 +36,11 @@ pub(crate) enum Aim {
     Allowed,
     /// The caller is admitted but a precondition (one that matters) fails.
     Breach,
-    /// A signed-in caller the contract does not admit.
+    /// A member of the organization reached, without the right the contract asks
+    /// for, making a call that would otherwise be allowed.
     Overstep,
+    /// A caller from outside that organization (or none) making such a call.
+    Intrude,
     /// Whatever the choices give.
     Free,
 }
@@ -79,6 +82,7 @@ pub(crate) fn calls(rpcs: usize, mutating: Vec<usize>) -> impl Strategy<Value = 
         Just(Aim::Allowed),
         Just(Aim::Breach),
         Just(Aim::Overstep),
+        Just(Aim::Intrude),
     ];
     (
         rpc,
@@ -472,6 +476,9 @@ pub(crate) fn literal(value: &Value, sql_type: &str) -> String {
     }
 }
 
+/// How many variations of its choices an aimed call tries, per user.
+const SHIFTS: u8 = 16;
+
 /// Resolves `call` on `state` for `contract`. Unless the call is `Aim::Free`, the
 /// caller and the argument choices are varied (every user from the call's offset,
 /// each with its choices shifted a few times) until `classify` says the call is of
@@ -484,11 +491,17 @@ pub(crate) fn resolve(
 ) -> Resolved {
     if call.aim != Aim::Free {
         let users = state.keys("core.users_meta");
-        for shift in 0..4u8 {
+        for shift in 0..SHIFTS {
+            // Each argument moves by its own stride, so that shifts explore
+            // combinations rather than moving every choice in step.
             let mut shifted = call.clone();
-            for p in &mut shifted.picks {
-                p.index = p.index.wrapping_add(shift);
-                p.variant = (p.variant + shift) % 8;
+            for (j, p) in shifted.picks.iter_mut().enumerate() {
+                let stride = 2 * j as u8 + 1;
+                // A NULL choice stays NULL only unshifted: otherwise one NULL
+                // argument would rule out every aimed variation.
+                p.null &= shift == 0;
+                p.variant = p.variant.wrapping_add(shift.wrapping_mul(stride)) % 8;
+                p.index = p.index.wrapping_add(shift.wrapping_mul(stride + 2) / 3);
             }
             for k in 0..users.len() {
                 let user = users[(call.actor + k) % users.len()];

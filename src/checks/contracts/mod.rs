@@ -25,7 +25,7 @@ use crate::access::contracts::{Contract, Contracts};
 use crate::access::AccessModel;
 use crate::catalog::{Catalog, Function};
 use crate::error::Error;
-use crate::finding::Finding;
+use crate::finding::{CheckId, Finding};
 use crate::flavor::{Actor, Flavor};
 use crate::world::model::World;
 use crate::world::truth::Truth;
@@ -103,7 +103,7 @@ impl Environment<'_> {
         sql
     }
 
-    async fn read_state(&self, conn: &mut PgConnection) -> Result<State, Error> {
+    async fn read_state(&self, conn: &mut PgConnection, previous: &State) -> Result<State, Error> {
         let row = sqlx::query(&Truth::query(self.model))
             .fetch_one(&mut *conn)
             .await
@@ -114,6 +114,7 @@ impl Environment<'_> {
         Ok(State::new(
             Truth::from_json(&json, self.model),
             self.contracts,
+            Some(previous),
         ))
     }
 
@@ -189,7 +190,7 @@ impl Environment<'_> {
             return Ok(out);
         }
         let seeded = crate::world::seed(conn, self.catalog, self.model, world).await?;
-        let mut state = State::new(seeded.truth, self.contracts);
+        let mut state = State::new(seeded.truth, self.contracts, None);
         let judge = Judge {
             contracts: self.contracts,
             model: self.model,
@@ -209,16 +210,27 @@ impl Environment<'_> {
                     lets: &contract.lets,
                     row: None,
                 };
+                let otherwise_allowed = || {
+                    contract
+                        .requires
+                        .iter()
+                        .all(|(c, _)| scope.holds(c).unwrap_or(false))
+                };
                 match judge.verdict(contract, &scope) {
                     Ok(Verdict::Allowed) => Aim::Allowed,
                     Ok(Verdict::Precondition(_, Breach::Check(_))) => Aim::Breach,
-                    Ok(Verdict::CallerDenied(_)) => Aim::Overstep,
+                    Ok(Verdict::CallerDenied(CheckId::PrivilegeEscalation))
+                        if otherwise_allowed() =>
+                    {
+                        Aim::Overstep
+                    }
+                    Ok(Verdict::CallerDenied(_)) if otherwise_allowed() => Aim::Intrude,
                     _ => Aim::Free,
                 }
             });
             let sql = call_sql(function, &resolved.literals);
             let outcome = self.call(conn, &resolved.actor, &sql).await?;
-            let after = self.read_state(conn).await?;
+            let after = self.read_state(conn, &state).await?;
             let counts = out.counts.entry(contract.signature()).or_default();
             counts.0 += 1;
             // Replay with psql variables standing for ids made earlier in the sequence.

@@ -27,8 +27,10 @@ use crate::error::Error;
 use crate::finding::{CheckId, Finding};
 use crate::flavor::Flavor;
 use crate::install::Database;
+use crate::world::model::{GlobalRole, Membership, RoleRef, World};
 use crate::world::seed::generic_tables;
 use crate::world::strategy::{worlds, Bounds};
+use proptest::strategy::Strategy;
 
 /// How the contract property runs.
 #[derive(Debug, Clone)]
@@ -93,7 +95,7 @@ pub(crate) fn run(
         ..Bounds::default()
     };
     let strategy = (
-        worlds(bounds),
+        worlds(bounds).prop_map(staffed),
         proptest::collection::vec(
             calls(env.bound.len(), mutating),
             1..=config.max_length.max(1),
@@ -184,6 +186,36 @@ pub(crate) fn run(
     outcome.sequences = p.sequences;
     outcome.counts = p.counts;
     Ok(outcome)
+}
+
+/// `world` with every user who belongs to no organization made a plain member of
+/// one (user `i` of organization `i % n`). Most RPC rules are about members: who may
+/// change whose role, remove whom, add whom to a unit; a world where each
+/// organization has only its creator cannot tell those apart. Users outside every
+/// organization remain through removed memberships and other organizations.
+fn staffed(mut world: World) -> World {
+    let organizations = world.organizations.len();
+    if organizations == 0 {
+        return world;
+    }
+    for user in 0..world.users.len() {
+        let member = world.memberships.iter().any(|m| m.user == user)
+            || world.organizations.iter().any(|o| o.creator == user);
+        if !member {
+            world.memberships.push(Membership {
+                user,
+                organization: user % organizations,
+                role: RoleRef::Global(if user % 2 == 0 {
+                    GlobalRole::Team
+                } else {
+                    GlobalRole::Manager
+                }),
+                super_admin: false,
+                deleted: false,
+            });
+        }
+    }
+    world.normalize()
 }
 
 /// Every RPC in `checked` with its call and success counts (zero when never called).

@@ -25,10 +25,32 @@ pub(crate) struct State {
     pub(crate) now: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The truth it was built from (the access oracle judges returned rows with it).
     pub(crate) truth: Truth,
+    /// Per table, its keys in a stable order: rows the sequence met earlier first,
+    /// new rows after them. Ids the database makes up (installed roles, rows created
+    /// by calls) are random, so ordering by id would make the same seed pick other
+    /// rows on every run; this order makes a sequence replay the same choices.
+    pub(crate) order: BTreeMap<String, Vec<String>>,
+}
+
+/// The order of rows first met together: by name where rows have one (installed
+/// roles), then by key.
+fn first_order(rows: &Rows, keys: impl Iterator<Item = String>) -> Vec<String> {
+    let mut keys: Vec<String> = keys.collect();
+    keys.sort_by_key(|k| {
+        (
+            rows.get(k)
+                .and_then(|r| text(r.get("name")))
+                .unwrap_or_default(),
+            k.clone(),
+        )
+    });
+    keys
 }
 
 impl State {
-    pub(crate) fn new(truth: Truth, contracts: &Contracts) -> State {
+    /// The state read from `truth`; `previous` (the state before the call) keeps
+    /// the order of the rows it knew.
+    pub(crate) fn new(truth: Truth, contracts: &Contracts, previous: Option<&State>) -> State {
         let mut tables = BTreeMap::new();
         let mut audit = BTreeMap::new();
         for (name, rows) in &truth.tables {
@@ -54,11 +76,28 @@ impl State {
             tables.insert(name.clone(), by_key);
         }
         let now = chrono::DateTime::parse_from_rfc3339(&truth.now).ok();
+        let order = tables
+            .iter()
+            .map(|(name, rows)| {
+                let known: Vec<String> = previous
+                    .and_then(|p| p.order.get(name))
+                    .map(|o| {
+                        o.iter()
+                            .filter(|k| rows.contains_key(*k))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let new = first_order(rows, rows.keys().filter(|k| !known.contains(k)).cloned());
+                (name.clone(), known.into_iter().chain(new).collect())
+            })
+            .collect();
         State {
             tables,
             audit,
             now,
             truth,
+            order,
         }
     }
 
@@ -120,16 +159,22 @@ impl State {
         text(self.row("core.users_meta", user)?.get("email"))
     }
 
-    /// Keys of the rows of `table` (sorted), for drawing arguments.
+    /// Keys of the rows of `table` in their stable order, for drawing arguments.
     pub(crate) fn keys(&self, table: &str) -> Vec<&String> {
-        self.tables
+        self.order
             .get(table)
-            .map(|t| t.keys().collect())
+            .map(|o| o.iter().collect())
             .unwrap_or_default()
     }
 
+    /// The rows of `table` in their stable order.
     pub(crate) fn rows(&self, table: &str) -> impl Iterator<Item = (&String, &Row)> {
-        self.tables.get(table).into_iter().flatten()
+        let rows = self.tables.get(table);
+        self.order
+            .get(table)
+            .into_iter()
+            .flatten()
+            .filter_map(move |k| rows.and_then(|r| r.get_key_value(k)))
     }
 
     /// The id of the live global role `name`.
@@ -752,11 +797,16 @@ mod tests {
             "r-super",
             json!({"id": "r-super", "name": "super_admin", "organization_id": null, "is_deleted": false}),
         );
+        let order = tables
+            .iter()
+            .map(|(t, rows)| (t.clone(), rows.keys().cloned().collect()))
+            .collect();
         State {
             tables,
             audit: BTreeMap::new(),
             now: None,
             truth: Truth::default(),
+            order,
         }
     }
 
