@@ -12,7 +12,9 @@
 
 use serde_json::Value;
 
-use super::state::{diff, expected, Difference, Scope, State};
+use super::effects::{diff, expected, Difference};
+use super::eval::Scope;
+use super::state::State;
 use crate::access::contracts::{Breach, Contract, Contracts};
 use crate::access::oracle::{Expect, Oracle};
 use crate::access::AccessModel;

@@ -11,6 +11,8 @@
 //! calls meet the world earlier ones made (a removed member, an accepted invitation).
 
 mod calls;
+mod effects;
+mod eval;
 mod judge;
 pub(crate) mod property;
 mod state;
@@ -31,8 +33,9 @@ use crate::world::model::World;
 use crate::world::truth::Truth;
 pub(crate) use calls::Call;
 use calls::{call_sql, resolve, Aim};
+use eval::Scope;
 use judge::{Judge, Outcome, Verdict};
-use state::{Scope, State};
+use state::State;
 
 /// Calls and successes per RPC (by signature).
 pub(crate) type Counts = BTreeMap<String, (u64, u64)>;
