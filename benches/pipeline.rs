@@ -66,6 +66,7 @@ fn stages(c: &mut Criterion) {
                     writes: false,
                     escalation: false,
                     rpc: false,
+                    contracts: false,
                 },
             ),
             (
@@ -75,6 +76,7 @@ fn stages(c: &mut Criterion) {
                     writes: false,
                     escalation: false,
                     rpc: true,
+                    contracts: false,
                 },
             ),
         ] {

@@ -43,7 +43,7 @@ pub use flavor::{Actor, Flavor, UnknownFlavor};
 pub use install::{InstallError, SourceError, SqlSource};
 pub use postgres::{Backend, BackendError};
 pub use progress::Progress;
-pub use report::{Format, Location, RenderError, Report};
+pub use report::{Format, Location, RenderError, Report, RpcCalls};
 pub use sandbox::Sandbox;
 pub use snapshot::Snapshot;
 pub use verifier::{Verifier, DEFAULT_CASES};

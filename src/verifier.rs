@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
+use crate::access::contracts::Contracts;
 use crate::access::{AccessModel, RulesSource};
 use crate::catalog::Catalog;
+use crate::checks::contracts::property::ContractConfig;
 use crate::checks::isolation::property::{self, PropertyConfig};
 use crate::checks::isolation::Families;
 use crate::error::Error;
@@ -22,7 +24,7 @@ use crate::install::{SqlSource, Template};
 use crate::postgres::{Backend, Server, ServerSpec};
 use crate::progress::{Progress, ProgressHook};
 use crate::report::{
-    coverage, locate_objects, Counterexample, Report, RunInfo, REPORT_SCHEMA_VERSION,
+    coverage, locate_objects, Counterexample, Report, RpcCalls, RunInfo, REPORT_SCHEMA_VERSION,
 };
 use crate::sandbox::Sandbox;
 use crate::snapshot::Snapshot;
@@ -50,10 +52,17 @@ pub struct Verifier {
     persistence: Option<PathBuf>,
     max_shrink_time: Duration,
     progress: ProgressHook,
+    rpc_sequences: u32,
 }
 
 /// Property cases run when nothing else is said.
 pub const DEFAULT_CASES: u32 = 64;
+
+/// RPC call sequences the contract check runs when nothing else is said.
+pub const DEFAULT_RPC_SEQUENCES: u32 = 64;
+
+/// The longest generated RPC call sequence.
+const RPC_SEQUENCE_LENGTH: usize = 8;
 
 impl Verifier {
     /// Verifies the built-in reference schema of `flavor` against the reference rules,
@@ -74,6 +83,7 @@ impl Verifier {
             persistence: None,
             max_shrink_time: Duration::from_secs(30),
             progress: ProgressHook::default(),
+            rpc_sequences: DEFAULT_RPC_SEQUENCES,
         }
     }
 
@@ -163,6 +173,13 @@ impl Verifier {
         self
     }
 
+    /// Generated RPC call sequences (each up to 8 calls) the contract check runs.
+    /// Default: [`DEFAULT_RPC_SEQUENCES`].
+    pub fn rpc_sequences(mut self, sequences: u32) -> Self {
+        self.rpc_sequences = sequences.max(1);
+        self
+    }
+
     /// Keeps failing worlds in `path` and replays them first on the next run (as
     /// proptest does in tests). Default: off.
     pub fn persist_failures(mut self, path: impl Into<PathBuf>) -> Self {
@@ -215,6 +232,11 @@ impl Verifier {
         for _ in 0..self.workers {
             databases.push(template.clone_database(&server).await?);
         }
+        let contracts_database = if self.families.contracts {
+            Some(template.clone_database(&server).await?)
+        } else {
+            None
+        };
         tracing::info!(elapsed = ?phase.elapsed(), "{} worker database(s) cloned", self.workers);
         let phase = Instant::now();
         self.progress.phase(PHASE_CATALOG);
@@ -253,6 +275,34 @@ impl Verifier {
         };
         tracing::info!(elapsed = ?started.elapsed(), cases = outcome.cases, probes = outcome.probes, "isolation property done");
 
+        let contracts = match contracts_database {
+            None => None,
+            Some(database) => {
+                let (catalog, model) = (Arc::clone(&catalog), Arc::clone(&model));
+                let config = ContractConfig {
+                    sequences: self.rpc_sequences,
+                    max_length: RPC_SEQUENCE_LENGTH,
+                    seed,
+                    max_shrink_time: self.max_shrink_time,
+                };
+                let phase = Instant::now();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    crate::checks::contracts::property::run(
+                        flavor,
+                        &catalog,
+                        &model,
+                        &Contracts::reference(),
+                        database,
+                        &config,
+                    )
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("the contract check: {e}")))??;
+                tracing::info!(elapsed = ?phase.elapsed(), sequences = outcome.sequences, "RPC contracts done");
+                Some(outcome)
+            }
+        };
+
         let mut findings: Vec<Finding> = run_findings;
         let mut counterexample = None;
         if let Some(c) = outcome.counterexample {
@@ -289,6 +339,9 @@ impl Verifier {
             ));
         }
         notes.append(&mut defaulted);
+        if let Some(c) = &contracts {
+            notes.extend(c.notes.iter().cloned());
+        }
         let mut matrix = outcome.matrix;
         property::record(&mut matrix, &fixture_observations);
         let matrix = property::entries(matrix);
@@ -301,6 +354,19 @@ impl Verifier {
                     .is_some_and(|(schema, _)| model.service_only_schemas.contains(schema))
             },
         );
+        let mut rpc_calls = Vec::new();
+        if let Some(c) = contracts {
+            findings.extend(c.findings.iter().cloned());
+            rpc_calls = crate::checks::contracts::property::table(&c)
+                .into_iter()
+                .map(|(function, calls, successes)| RpcCalls {
+                    function,
+                    calls,
+                    successes,
+                })
+                .collect();
+            coverage::of_contracts(&mut coverage, &rpc_calls);
+        }
         coverage::include_findings(&mut coverage, &findings);
         // Every object a report names, so each format can point at its definition.
         let locations = locate_objects(
@@ -333,6 +399,7 @@ impl Verifier {
             notes,
             coverage,
             locations,
+            rpc_calls,
         };
         drop(template);
         // Errors above return early and leave teardown to `Server`'s Drop.

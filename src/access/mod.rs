@@ -7,6 +7,7 @@
 //! anything else is service-only. Rules naming tables or columns the database lacks
 //! are an error, never silently ignored.
 
+pub(crate) mod contracts;
 mod expr;
 pub(crate) mod oracle;
 mod rules;

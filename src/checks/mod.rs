@@ -5,11 +5,13 @@
 //!   refusals that do not depend on the rows.
 //! * `audit`: the audit trail cannot be changed or forged, by anyone.
 //! * `isolation`: generated worlds, every actor, every table, every read and write path.
+//! * `contracts`: generated RPC call sequences, each call judged by its contract.
 //!
 //! `runner` executes statements as actors for all of them.
 
 pub(crate) mod audit;
 pub(crate) mod catalog;
+pub(crate) mod contracts;
 pub(crate) mod isolation;
 pub(crate) mod privileges;
 pub(crate) mod rpc;

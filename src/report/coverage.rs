@@ -66,6 +66,26 @@ pub(crate) fn of_isolation(
     coverage
 }
 
+/// What the RPC contract check examined: every RPC it called, under each check its
+/// judgement of a call can raise (`checks/contracts/judge.rs`). RPCs it never called
+/// examined nothing and are left out.
+pub(crate) fn of_contracts(coverage: &mut Coverage, calls: &[super::RpcCalls]) {
+    for rpc in calls.iter().filter(|c| c.calls > 0) {
+        let name = rpc.function.split('(').next().unwrap_or(&rpc.function);
+        for check in [
+            CheckId::UnauthorizedWrite,
+            CheckId::CrossTenantWrite,
+            CheckId::PrivilegeEscalation,
+            CheckId::OverRestriction,
+            CheckId::AuditMissing,
+            CheckId::CrossTenantRead,
+            CheckId::UnauthorizedRead,
+        ] {
+            coverage.entry(check).or_default().insert(name.to_string());
+        }
+    }
+}
+
 /// Adds every (check, object) a finding names: a check examined what it reported on.
 pub(crate) fn include_findings(coverage: &mut Coverage, findings: &[Finding]) {
     for f in findings {

@@ -106,6 +106,19 @@ pub struct Report {
     pub coverage: BTreeMap<CheckId, BTreeSet<String>>,
     /// Where each object the report names is defined in the SQL sources, when found.
     pub locations: BTreeMap<String, Location>,
+    /// Coverage of the RPC contracts: every RPC with a contract that the database has,
+    /// with how often the generated sequences called it and how often it succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rpc_calls: Vec<RpcCalls>,
+}
+
+/// Calls of one RPC in the contract check's sequences.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RpcCalls {
+    /// `public.name(type, …)`.
+    pub function: String,
+    pub calls: u64,
+    pub successes: u64,
 }
 
 /// The formats `--format` accepts.

@@ -35,6 +35,8 @@ pub(crate) struct View {
     pub(crate) matrix: MatrixView,
     pub(crate) world: Option<WorldView>,
     pub(crate) notes: Vec<String>,
+    /// The RPC contract check's calls per RPC (empty when it did not run).
+    pub(crate) rpc_calls: Vec<super::RpcCalls>,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +183,7 @@ impl View {
             matrix: matrix_view(&report.matrix, &findings),
             world: report.counterexample.as_ref().map(|c| world_view(&c.world)),
             notes: report.notes.clone(),
+            rpc_calls: report.rpc_calls.clone(),
         }
     }
 }
@@ -706,6 +709,7 @@ pub(crate) mod tests {
             matrix,
             counterexample: Some(Counterexample { world }),
             notes: vec!["a note with <angle> brackets".into()],
+            rpc_calls: Vec::new(),
             coverage,
             locations: [(
                 "core.units".to_string(),

@@ -33,6 +33,8 @@ pub struct Families {
     pub escalation: bool,
     /// The `public` functions, called with ids of the caller's and other tenants.
     pub rpc: bool,
+    /// Generated RPC call sequences judged by the RPC contracts (`fixtures/access/rpc.toml`).
+    pub contracts: bool,
 }
 
 impl Families {
@@ -41,6 +43,7 @@ impl Families {
         writes: true,
         escalation: true,
         rpc: true,
+        contracts: true,
     };
 }
 

@@ -130,7 +130,7 @@ struct Shared {
     rows: AtomicU64,
 }
 
-fn worker_rng(seed: u64, worker: usize) -> TestRng {
+pub(crate) fn worker_rng(seed: u64, worker: usize) -> TestRng {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     bytes[8..16].copy_from_slice(&(worker as u64).to_le_bytes());
@@ -220,7 +220,7 @@ struct WorkerState {
 }
 
 /// Check and object of the most severe finding (the first one among equals).
-fn worst(findings: &[Finding]) -> Option<(CheckId, String)> {
+pub(crate) fn worst(findings: &[Finding]) -> Option<(CheckId, String)> {
     let mut worst: Option<&Finding> = None;
     for f in findings {
         if worst.is_none_or(|w| f.severity > w.severity) {
@@ -231,7 +231,7 @@ fn worst(findings: &[Finding]) -> Option<(CheckId, String)> {
 }
 
 /// Whether `findings` show the defect being shrunk (any finding before there is one).
-fn shows(findings: &[Finding], target: Option<&(CheckId, String)>) -> bool {
+pub(crate) fn shows(findings: &[Finding], target: Option<&(CheckId, String)>) -> bool {
     match target {
         None => !findings.is_empty(),
         Some((check, object)) => findings
