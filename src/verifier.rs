@@ -469,8 +469,8 @@ const PHASE_CATALOG: &str = "catalog checks";
 const PHASE_FIXTURE: &str = "the fixture world";
 const PHASE_CASES: &str = "property cases";
 
-/// The checks that run once, on the fixture world: the privilege grid and the audit
-/// trail. One transaction, rolled back.
+/// The checks that run once, on the fixture world: the privilege grid, the audit
+/// trail and prepared statements reused across callers. One transaction, rolled back.
 async fn fixture_checks(
     database: &crate::install::Database,
     flavor: Flavor,
@@ -505,7 +505,22 @@ async fn fixture_checks(
         )
         .await?;
         findings.extend(
-            crate::checks::audit::check(&mut conn, flavor, catalog, model, &seeded, user).await?,
+            crate::checks::audit::check(&mut conn, flavor, catalog, model, &seeded, user.clone())
+                .await?,
+        );
+        let others: Vec<crate::flavor::Actor> = (1..world.users.len())
+            .map(|i| {
+                crate::flavor::Actor::User(crate::world::model::id(
+                    crate::world::model::Kind::User,
+                    i,
+                ))
+            })
+            .collect();
+        findings.extend(
+            crate::checks::prepared::check(
+                &mut conn, flavor, catalog, model, &seeded, &user, &others,
+            )
+            .await?,
         );
         Ok::<_, Error>((findings, observations, seeded.notes))
     }

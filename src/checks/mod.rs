@@ -4,6 +4,7 @@
 //! * `privileges`: every actor × table × operation once, on the fixture world —
 //!   refusals that do not depend on the rows.
 //! * `audit`: the audit trail cannot be changed or forged, by anyone.
+//! * `prepared`: a plan prepared by one caller never serves another caller's rows.
 //! * `isolation`: generated worlds, every actor, every table, every read and write path.
 //! * `contracts`: generated RPC call sequences, each call judged by its contract.
 //!
@@ -13,6 +14,7 @@ pub(crate) mod audit;
 pub(crate) mod catalog;
 pub(crate) mod contracts;
 pub(crate) mod isolation;
+pub(crate) mod prepared;
 pub(crate) mod privileges;
 pub(crate) mod rpc;
 pub(crate) mod runner;
