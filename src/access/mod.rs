@@ -190,6 +190,13 @@ impl Resolver<'_> {
                 continue;
             };
             let qualified = relation.qualified();
+            // A partition's rows are its parent's rows: modelled twice, every row would
+            // be seeded and judged as two. The parent is probed; the catalog checks
+            // require row security on each partition, which is what stops a client
+            // naming the partition directly.
+            if relation.parent.is_some() && !self.file.tables.contains_key(&qualified) {
+                continue;
+            }
             let model = match self.file.tables.get(&qualified) {
                 Some(rules) => self.listed(relation, rules, key)?,
                 None => self.defaulted(relation, key, service_only.contains(&relation.schema)),

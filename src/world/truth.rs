@@ -155,11 +155,14 @@ pub(crate) fn row_key(row: &Row, columns: &[String]) -> String {
         .join("|")
 }
 
-/// The SQL expression that yields the same key text from a row alias `t`.
+/// The SQL expression that yields the same key text from a row alias `t`. The ground
+/// truth arrives as JSON, so each column is rendered as JSON renders it (`::text`
+/// would write a timestamp in a key as `2026-01-01 00:00:00+00`, JSON as
+/// `2026-01-01T00:00:00+00:00`, and the same row would count as two).
 pub(crate) fn key_sql(columns: &[String]) -> String {
     let parts: Vec<String> = columns
         .iter()
-        .map(|c| format!("t.{}::text", crate::sql::quote_ident(c)))
+        .map(|c| format!("(to_jsonb(t.{}) #>> '{{}}')", crate::sql::quote_ident(c)))
         .collect();
     if parts.len() == 1 {
         parts[0].clone()
