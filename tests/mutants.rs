@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use smta_verify::{Backend, CheckId, Flavor, Report, Sandbox, SqlSource, Verifier};
+use smta_verify::{Backend, CheckId, Flavor, Report, Sandbox, Severity, SqlSource, Verifier};
 
 /// Cases per run and the generator seed: fixed, so a failure here replays.
 const CASES: u32 = 32;
@@ -39,6 +39,9 @@ struct Mutant {
     kills: Vec<CheckId>,
     /// When set, the killing findings must be about this object (`schema.table`).
     object: Option<String>,
+    /// When set, the killing findings must have this severity (the low-severity
+    /// existence probes share their check IDs with the row leaks).
+    severity: Option<Severity>,
     /// Property cases for this row; default [`CASES`]. Defects the catalog and
     /// run-wide checks find do not depend on the generated world: one case will do.
     cases: Option<u32>,
@@ -56,7 +59,9 @@ impl Mutant {
             .copied()
             .filter(|check| {
                 !report.findings.iter().any(|f| {
-                    f.check == *check && self.object.as_ref().is_none_or(|o| *o == f.object)
+                    f.check == *check
+                        && self.object.as_ref().is_none_or(|o| *o == f.object)
+                        && self.severity.is_none_or(|s| s == f.severity)
                 })
             })
             .collect()

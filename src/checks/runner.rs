@@ -50,6 +50,8 @@ pub(crate) struct Outcome {
     pub(crate) output: Option<String>,
     pub(crate) sqlstate: Option<String>,
     pub(crate) error: Option<String>,
+    /// The constraint a failure names (a unique or foreign key, a check).
+    pub(crate) constraint: Option<String>,
     /// Rows inserted, updated or deleted in any watched table while it ran.
     pub(crate) writes: Option<i64>,
     /// For `diff` statements: table → all its rows afterwards, for changed tables.
@@ -160,17 +162,21 @@ pub(crate) async fn run(
         Option<String>,
         Option<i64>,
         Option<BTreeMap<String, Vec<Row>>>,
+        Option<String>,
     );
     let raw: Vec<Raw> = serde_json::from_str(&result)
         .map_err(|e| Error::Internal(format!("probe results: {e}")))?;
     Ok(raw
         .into_iter()
-        .map(|(output, sqlstate, error, writes, changed)| Outcome {
-            output,
-            sqlstate,
-            error,
-            writes,
-            changed: changed.unwrap_or_default(),
-        })
+        .map(
+            |(output, sqlstate, error, writes, changed, constraint)| Outcome {
+                output,
+                sqlstate,
+                error,
+                constraint,
+                writes,
+                changed: changed.unwrap_or_default(),
+            },
+        )
         .collect())
 }

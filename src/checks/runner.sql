@@ -10,6 +10,8 @@
 -- (pg_stat_xact_*): that is the ground-truth diff — a write row security filtered
 -- silently counts zero, one a trigger carried elsewhere does not. For statements
 -- marked 'd' it also returns, as the superuser, every row of each table that changed.
+-- A failure reports the constraint it names, if any: which unique key or foreign key
+-- refused a row is what tells a caller another tenant's row exists.
 DO $smta_probe$
 DECLARE
   plan jsonb := current_setting('smta_verify.plan')::jsonb;
@@ -23,6 +25,7 @@ DECLARE
   n bigint;
   state text;
   message text;
+  violated text;
   before_counts bigint[];
   after_counts bigint[];
   written bigint;
@@ -32,7 +35,7 @@ DECLARE
   i int;
 BEGIN
   FOR step IN SELECT value FROM jsonb_array_elements(plan) LOOP
-    out := NULL; state := NULL; message := NULL; written := NULL; changed := NULL;
+    out := NULL; state := NULL; message := NULL; violated := NULL; written := NULL; changed := NULL;
     actor := actors -> (step ->> 'a')::int;
     BEGIN
       IF step ? 'w' THEN
@@ -75,9 +78,10 @@ BEGIN
       IF SQLSTATE <> 'SMTA0' THEN
         state := SQLSTATE;
         message := SQLERRM;
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
       END IF;
     END;
-    results := results || jsonb_build_array(out, state, message, written, changed)::text;
+    results := results || jsonb_build_array(out, state, message, written, changed, nullif(violated, ''))::text;
   END LOOP;
   PERFORM set_config('smta_verify.result', '[' || array_to_string(results, ',') || ']', true);
 END

@@ -6,15 +6,17 @@
 //! escalation when it changed who may do what. Over-restriction is reported only for
 //! the benign probes (reads, `SET c = c`, own-organization inserts), whose refusal
 //! means a legitimate user is locked out; an attack that fails is never a finding.
+//! An insert whose answer depends on a row the caller cannot read (a duplicate key, a
+//! reference) is a low-severity read of that row's existence.
 
 use std::collections::BTreeSet;
 
 use super::plan::{key_condition, Families};
-use super::probe::{InsertPurpose, Outcome, Probe, Step};
+use super::probe::{Channel, Disclosure, InsertPurpose, Outcome, Probe, Step};
 use crate::access::oracle::{Expect, Oracle};
 use crate::access::TableModel;
 use crate::catalog::Catalog;
-use crate::finding::{CheckId, Finding};
+use crate::finding::{CheckId, Finding, Severity};
 use crate::flavor::{Actor, Flavor};
 use crate::world::truth::{row_key, Row};
 
@@ -209,6 +211,23 @@ impl Judge<'_> {
                 let benign = *purpose == InsertPurpose::Own;
                 self.judge_single(step, outcome, actor, table, expect, org, benign, verdict);
             }
+            Probe::Reveal {
+                row,
+                updates,
+                disclosure,
+            } => {
+                let old = updates
+                    .as_ref()
+                    .and_then(|key| self.oracle.truth.table(&table.table)?.get(key));
+                let expect = match (updates, old) {
+                    (None, _) => self.oracle.may_insert(actor, table, row),
+                    (Some(_), Some(old)) => self.oracle.may_update(actor, table, old, row),
+                    (Some(_), None) => return,
+                };
+                let org = self.oracle.place(&table.table, row).organization;
+                self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
+                self.judge_reveal(step, outcome, actor, disclosure, verdict);
+            }
             Probe::Move { key, new } | Probe::Escalate { key, new, .. } => {
                 let Some(old) = self
                     .oracle
@@ -256,6 +275,85 @@ impl Judge<'_> {
                 self.judge_single(step, outcome, actor, table, expect, org, false, verdict);
             }
         }
+    }
+
+    /// An existence probe: did the constraint answer for the hidden row?
+    fn judge_reveal(
+        &self,
+        step: &Step,
+        outcome: &Outcome,
+        actor: &Actor,
+        disclosure: &Disclosure,
+        verdict: &mut Verdict,
+    ) {
+        let Disclosure {
+            channel,
+            constraint,
+            table,
+            key,
+            organization,
+            columns,
+        } = disclosure;
+        let (answer, remedy) = match channel {
+            Channel::Unique
+                if outcome.sqlstate.as_deref() == Some("23505")
+                    && outcome.constraint.as_deref() == Some(constraint.as_str()) =>
+            {
+                (
+                    format!("is refused with 23505 by the unique key {constraint}"),
+                    "scope the key by the tenant column (unique (organization_id, …))",
+                )
+            }
+            Channel::ForeignKey if outcome.wrote() => (
+                format!(
+                    "succeeds, where a value no row has is refused with 23503 by the \
+                     foreign key {constraint}"
+                ),
+                "make the reference include the tenant column, or refer by a key the \
+                 caller cannot guess",
+            ),
+            _ => return,
+        };
+        let whose = match organization {
+            Some(o) => format!("of organization {o}"),
+            None => "of no organization the caller belongs to".to_string(),
+        };
+        let check = if organization.is_some() {
+            CheckId::CrossTenantRead
+        } else {
+            CheckId::UnauthorizedRead
+        };
+        let Probe::Reveal { row, .. } = &step.probe else {
+            return;
+        };
+        let write = match step.probe.operation() {
+            "UPDATE" => "an update",
+            _ => "an insert",
+        };
+        let values = columns
+            .iter()
+            .map(|c| {
+                let value = row.get(c).map(|v| v.to_string()).unwrap_or_default();
+                format!("{c} = {value}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        verdict.findings.push(
+            Finding::new(check, &step.table, step.probe.operation())
+                .severity(Severity::Low)
+                .actor(actor)
+                .message(format!(
+                    "{actor} can tell that a row they may not read exists ({table} {key}, \
+                     {whose}): {write} the rules allow, with {values} taken from that row, \
+                     {answer}. Whoever can guess such values learns which exist in other \
+                     tenants; {remedy}"
+                ))
+                .reproduction(self.reproduction(
+                    actor,
+                    &step.sql,
+                    &format!("Its outcome depends on a row the caller cannot read: {table} {key}."),
+                )),
+        );
     }
 
     /// A combined read: judged table by table, or retried table by table if it failed.

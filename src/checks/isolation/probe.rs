@@ -18,6 +18,30 @@ pub(crate) enum InsertPurpose {
     SelfAdd,
 }
 
+/// The key through which an insert can tell its caller that a row exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// A unique key: a duplicate is refused with 23505 naming it.
+    Unique,
+    /// A foreign key: a reference to no row is refused with 23503; one to a row the
+    /// caller cannot read succeeds all the same.
+    ForeignKey,
+}
+
+/// A row the caller may not read, and the constraint that gives it away.
+#[derive(Debug, Clone)]
+pub(crate) struct Disclosure {
+    pub(crate) channel: Channel,
+    /// The unique index or foreign-key constraint.
+    pub(crate) constraint: String,
+    /// The table of the revealed row, its key, and its organization if it has one.
+    pub(crate) table: String,
+    pub(crate) key: String,
+    pub(crate) organization: Option<String>,
+    /// The columns of the probed table that carry the revealed row's values.
+    pub(crate) columns: Vec<String>,
+}
+
 /// What a probe does, with the facts its judgement needs.
 #[derive(Debug, Clone)]
 pub(crate) enum Probe {
@@ -65,6 +89,16 @@ pub(crate) enum Probe {
         key: String,
         new: Row,
     },
+    /// A write the rules allow but for its key (or reference) columns, which repeat
+    /// (or point at) a row of another tenant: refused or accepted, it answers "does
+    /// that row exist?".
+    Reveal {
+        /// The inserted row, or the updated row as the update would leave it.
+        row: Row,
+        /// The key of the updated row; `None` for an insert.
+        updates: Option<String>,
+        disclosure: Disclosure,
+    },
     /// Changing a privileged column (role, admin flag, invitation status) of a row.
     Escalate {
         key: String,
@@ -83,7 +117,10 @@ impl Probe {
             | Probe::MoveAll { .. }
             | Probe::Escalate { .. } => "UPDATE",
             Probe::DeleteAll | Probe::DeleteRow { .. } => "DELETE",
-            Probe::Insert { .. } => "INSERT",
+            Probe::Insert { .. } | Probe::Reveal { updates: None, .. } => "INSERT",
+            Probe::Reveal {
+                updates: Some(_), ..
+            } => "UPDATE",
             Probe::Upsert { .. } => "INSERT ON CONFLICT",
         }
     }

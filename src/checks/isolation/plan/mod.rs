@@ -7,7 +7,10 @@
 //! insert is one the rules allow and a foreign one differs only in its tenant. Moves,
 //! upserts onto foreign keys and changes of privileged columns complete the attacks.
 //! All choices are deterministic functions of the ground truth, so a shrunk world
-//! replays the same probes.
+//! replays the same probes. Inserts that reveal another tenant's rows through a unique
+//! or foreign key are built in [`existence`].
+
+mod existence;
 
 use std::collections::BTreeSet;
 
@@ -319,6 +322,7 @@ impl TableProbes<'_, '_> {
         if self.reachable.insert {
             if self.table.tenant.is_empty() {
                 if let Some(row) = self.candidate(None, Some(&user)) {
+                    self.existence_by_insert(&row, &user);
                     self.insert(row, InsertPurpose::Own);
                 }
             } else {
@@ -326,6 +330,7 @@ impl TableProbes<'_, '_> {
                     .first()
                     .and_then(|o| self.candidate(Some(o), Some(&user)))
                 {
+                    self.existence_by_insert(&row, &user);
                     self.insert(row, InsertPurpose::Own);
                 }
                 if let Some(row) = foreign
@@ -346,6 +351,7 @@ impl TableProbes<'_, '_> {
         }
         if self.reachable.update {
             self.moves(&own, foreign.as_deref());
+            self.existence_by_update(&user);
         }
         if self.reachable.insert && self.reachable.update {
             self.upsert(&user, own.first().map(String::as_str));
@@ -387,6 +393,11 @@ impl TableProbes<'_, '_> {
     }
 
     fn insert(&mut self, row: Row, purpose: InsertPurpose) {
+        let sql = self.insert_sql(&row);
+        self.push(Probe::Insert { row, purpose }, sql, Mode::Exec);
+    }
+
+    fn insert_sql(&self, row: &Row) -> String {
         let columns: Vec<&String> = row.keys().collect();
         let values: Vec<String> = columns
             .iter()
@@ -397,7 +408,7 @@ impl TableProbes<'_, '_> {
                 )
             })
             .collect();
-        let sql = format!(
+        format!(
             "INSERT INTO {} ({}) VALUES ({})",
             self.qualified(),
             columns
@@ -406,16 +417,44 @@ impl TableProbes<'_, '_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             values.join(", ")
-        );
-        self.push(Probe::Insert { row, purpose }, sql, Mode::Exec);
+        )
     }
 
     /// A new row for the table: from an existing row (preferably of `org`), with a
     /// fresh key, placed in `org`, with the user in "self" columns and the values the
     /// insert rule asks for. `None` when no valid row can be made.
     fn candidate(&mut self, org: Option<&str>, user: Option<&str>) -> Option<Row> {
-        let row = self.candidate_row(org, user)?;
+        let mut row = self.candidate_row(org, user)?;
+        self.freshen_unique(&mut row);
         (!self.collides(&row)).then_some(row)
+    }
+
+    /// Gives the row new values in the unique keys it shares with a seeded row (a name
+    /// unique per organization, a file URL), where the colliding column is free text or
+    /// a number: tenant columns, references and uuids keep their meaning.
+    fn freshen_unique(&mut self, row: &mut Row) {
+        let tenant = self.table.tenant.first().map(|h| h.column.as_str());
+        for columns in self.colliding_keys(row) {
+            for name in &columns {
+                let Some(column) = self.relation.column(name) else {
+                    continue;
+                };
+                if Some(name.as_str()) == tenant || self.relation.reference_of(name).is_some() {
+                    continue;
+                }
+                let fresh = match column.base_type.as_str() {
+                    "text" | "varchar" | "citext" => Value::String(format!(
+                        "{}-probe-{}",
+                        text(row.get(name)).unwrap_or_default(),
+                        self.fresh
+                    )),
+                    "int2" | "int4" | "int8" => Value::from(900_000 + *self.fresh as i64),
+                    _ => continue,
+                };
+                *self.fresh += 1;
+                row.insert(name.clone(), fresh);
+            }
+        }
     }
 
     /// A candidate in `org` with the user in `column` ("add myself"). The template's
@@ -624,11 +663,16 @@ impl TableProbes<'_, '_> {
 
     /// Whether the row would break a unique key against the seeded rows.
     fn collides(&self, row: &Row) -> bool {
+        !self.colliding_keys(row).is_empty()
+    }
+
+    /// The (non-partial) unique keys the row shares with a seeded row.
+    fn colliding_keys(&self, row: &Row) -> Vec<Vec<String>> {
         let rows = self.rows();
         self.relation
             .unique_keys()
-            .iter()
-            .any(|(columns, predicate)| {
+            .into_iter()
+            .filter(|(columns, predicate)| {
                 if predicate.is_some() {
                     return false;
                 }
@@ -642,6 +686,8 @@ impl TableProbes<'_, '_> {
                         .all(|(c, v)| text(r.get(c)).as_deref() == Some(v.as_str()))
                 })
             })
+            .map(|(columns, _)| columns)
+            .collect()
     }
 
     /// Moves a row the user may update to a foreign organization, and to another of
