@@ -46,7 +46,7 @@ pub use progress::Progress;
 pub use report::{Format, Location, RenderError, Report, RpcCalls};
 pub use sandbox::Sandbox;
 pub use snapshot::Snapshot;
-pub use verifier::{Verifier, DEFAULT_CASES};
+pub use verifier::{Verifier, DEFAULT_CASES, DEFAULT_RPC_SEQUENCES};
 pub use world::model::World;
 
 /// Fails the calling test with the Markdown report (`report.md`) when the report has

@@ -77,6 +77,7 @@ async fn check(args: cli::CheckArgs) -> i32 {
         args.server
             .configure(args.source.verifier())
             .cases(args.cases)
+            .rpc_sequences(args.rpc_sequences)
             .seed(seed),
     );
     let outcome = tokio::select! {

@@ -47,6 +47,8 @@ fn the_adopter_example_passes_and_the_seed_is_printed() {
         fixture("app/schema.sql").to_str().unwrap(),
         "--access",
         fixture("app/access.toml").to_str().unwrap(),
+        "--rpc-sequences",
+        "2",
         "--format",
         "json",
         "--out",
@@ -58,6 +60,14 @@ fn the_adopter_example_passes_and_the_seed_is_printed() {
     let report = report_json(out.path());
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(0));
     assert_eq!(report["run"]["seed"], 1);
+    // Two sequences of at most 8 calls each.
+    let calls: u64 = report["rpc_calls"]
+        .as_array()
+        .expect("rpc_calls")
+        .iter()
+        .map(|r| r["calls"].as_u64().unwrap_or(0))
+        .sum();
+    assert!((1..=16).contains(&calls), "{calls} RPC calls for --rpc-sequences 2");
     // Not a terminal: no progress drawing, no escape codes in a CI log.
     assert!(!err.contains('\u{1b}'), "escape codes in:\n{err}");
 }

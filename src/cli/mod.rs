@@ -101,6 +101,9 @@ pub(crate) struct CheckArgs {
     /// Number of generated worlds (property cases).
     #[arg(long, default_value_t = smta_verify::DEFAULT_CASES)]
     pub(crate) cases: u32,
+    /// Generated RPC call sequences (up to 8 calls each) the contract check runs.
+    #[arg(long, value_name = "N", default_value_t = smta_verify::DEFAULT_RPC_SEQUENCES)]
+    pub(crate) rpc_sequences: u32,
     /// Seed of the world generator; the same seed reproduces a run.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
