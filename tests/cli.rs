@@ -67,7 +67,10 @@ fn the_adopter_example_passes_and_the_seed_is_printed() {
         .iter()
         .map(|r| r["calls"].as_u64().unwrap_or(0))
         .sum();
-    assert!((1..=16).contains(&calls), "{calls} RPC calls for --rpc-sequences 2");
+    assert!(
+        (1..=16).contains(&calls),
+        "{calls} RPC calls for --rpc-sequences 2"
+    );
     // Not a terminal: no progress drawing, no escape codes in a CI log.
     assert!(!err.contains('\u{1b}'), "escape codes in:\n{err}");
 }
