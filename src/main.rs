@@ -28,9 +28,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> i32 {
+    let mut termination = Termination::listen();
     match cli.command {
-        Command::Check(args) => check(args).await,
-        Command::Snapshot(args) => snapshot(args).await,
+        Command::Check(args) => check(args, &mut termination).await,
+        Command::Snapshot(args) => snapshot(args, &mut termination).await,
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
@@ -50,7 +51,7 @@ async fn run(cli: Cli) -> i32 {
                     Err(e) => return fail(&e),
                 },
                 // Dropping the half-started sandbox tears down what exists of it.
-                _ = wait_for_termination() => return interrupted(),
+                _ = termination.wait() => return interrupted(),
             };
             println!("{}", sandbox.connection_string());
             eprintln!(
@@ -58,14 +59,14 @@ async fn run(cli: Cli) -> i32 {
                 args.flavor,
                 sandbox.describe()
             );
-            wait_for_termination().await;
+            termination.wait().await;
             sandbox.stop().await;
             exit::CLEAN
         }
     }
 }
 
-async fn check(args: cli::CheckArgs) -> i32 {
+async fn check(args: cli::CheckArgs, termination: &mut Termination) -> i32 {
     // Chosen here rather than by the library so that it is printed before the run:
     // an interrupted or crashed run can be repeated too.
     let seed = args
@@ -83,7 +84,7 @@ async fn check(args: cli::CheckArgs) -> i32 {
     let outcome = tokio::select! {
         outcome = verifier.run() => Some(outcome),
         // Dropping the run tears its server down (see `postgres::Server`).
-        _ = wait_for_termination() => None,
+        _ = termination.wait() => None,
     };
     display.finish();
     let report = match outcome {
@@ -113,12 +114,12 @@ async fn check(args: cli::CheckArgs) -> i32 {
     }
 }
 
-async fn snapshot(args: cli::SnapshotArgs) -> i32 {
+async fn snapshot(args: cli::SnapshotArgs, termination: &mut Termination) -> i32 {
     let display = Display::new();
     let verifier = display.attach(args.server.configure(args.source.verifier()));
     let outcome = tokio::select! {
         outcome = verifier.snapshot() => Some(outcome),
-        _ = wait_for_termination() => None,
+        _ = termination.wait() => None,
     };
     display.finish();
     let yaml = match outcome {
@@ -148,12 +149,29 @@ async fn snapshot(args: cli::SnapshotArgs) -> i32 {
     }
 }
 
-async fn wait_for_termination() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Ctrl-C and SIGTERM, listened for from the start of the process. Listening once, not
+/// per wait, is what keeps a signal that arrives between two waits (`serve` has printed
+/// its connection string but not yet begun to wait) from being swallowed: tokio's
+/// handler stays installed, and a listener created later never hears the earlier signal.
+struct Termination {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    fn listen() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).expect("a SIGINT handler"),
+            terminate: signal(SignalKind::terminate()).expect("a SIGTERM handler"),
+        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
 
