@@ -3,7 +3,9 @@
 //! `initdb` is most of a local cluster's start-up (it creates and fills three
 //! databases); copying its result is several times faster. The copy is keyed by the
 //! server binaries (path, size, modification time) and the initdb arguments, written
-//! atomically (a temporary directory renamed into place), and lives in the user's
+//! atomically (a staging directory of its own per store, renamed into place; two runs
+//! of one process storing at once must not share one), checked for completeness before
+//! it is trusted, and lives in the user's
 //! cache directory — `$SMTA_VERIFY_CACHE_DIR`, else `$XDG_CACHE_HOME/smta-verify`,
 //! else `~/.cache/smta-verify`. `SMTA_VERIFY_NO_CACHE=1` turns it off. It is a cache,
 //! not a run's state: deleting it at any time is safe.
@@ -12,6 +14,7 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::unistd::{Gid, Uid};
 
@@ -41,8 +44,14 @@ fn entry_in(root: &Path, postgres: &Path, initdb_args: &[&str]) -> Option<PathBu
     Some(root.join(format!("initdb-{:016x}", hasher.finish())))
 }
 
+/// Files every data directory `initdb` writes has; an entry without them is a
+/// damaged cache (an interrupted copy, or one made by an older version of this file
+/// whose concurrent stores could interleave), never something to start a server on.
+const REQUIRED: [&str; 3] = ["PG_VERSION", "global/pg_control", "postgresql.conf"];
+
 /// Copies the cached data directory into `target` (which must not exist), owned by
-/// `owner`. False when there is nothing cached.
+/// `owner`. False when there is nothing usable cached; a damaged entry is removed so
+/// that the next `initdb` result replaces it.
 pub(crate) fn restore(
     entry: &Path,
     target: &Path,
@@ -51,8 +60,20 @@ pub(crate) fn restore(
     if !entry.is_dir() {
         return Ok(false);
     }
+    if !complete(entry) {
+        tracing::warn!(
+            "the initdb cache entry {} is incomplete; removing it",
+            entry.display()
+        );
+        let _ = fs::remove_dir_all(entry);
+        return Ok(false);
+    }
     copy_tree(entry, target, owner)?;
     Ok(true)
+}
+
+fn complete(dir: &Path) -> bool {
+    REQUIRED.iter().all(|f| dir.join(f).is_file())
 }
 
 /// Stores a fresh data directory (not yet started) as the cache entry. Losing a race
@@ -60,20 +81,24 @@ pub(crate) fn restore(
 pub(crate) fn store(data: &Path, entry: &Path) -> std::io::Result<()> {
     let parent = entry.parent().expect("cache entries live in a directory");
     fs::create_dir_all(parent)?;
+    // Unique per store, not per process: the parallel runs of one test binary store
+    // the same entry at the same moment.
+    static STORES: AtomicU64 = AtomicU64::new(0);
     let staging = parent.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         entry
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("initdb"),
-        std::process::id()
+        std::process::id(),
+        STORES.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = fs::remove_dir_all(&staging);
-    copy_tree(data, &staging, None)?;
-    if fs::rename(&staging, entry).is_err() {
+    let copied = copy_tree(data, &staging, None);
+    if copied.is_err() || !complete(&staging) || fs::rename(&staging, entry).is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
-    Ok(())
+    copied
 }
 
 /// Recursively copies `from` to `to`, keeping permissions, optionally handing every
@@ -121,6 +146,9 @@ mod tests {
         fs::create_dir_all(data.join("base/1")).unwrap();
         fs::write(data.join("base/1/1259"), b"pages").unwrap();
         fs::write(data.join("PG_VERSION"), b"15\n").unwrap();
+        fs::create_dir_all(data.join("global")).unwrap();
+        fs::write(data.join("global/pg_control"), b"control").unwrap();
+        fs::write(data.join("postgresql.conf"), b"").unwrap();
         fs::set_permissions(data.join("PG_VERSION"), fs::Permissions::from_mode(0o600)).unwrap();
         let entry = dir.path().join("cache/initdb-test");
         store(&data, &entry).unwrap();
@@ -139,6 +167,45 @@ mod tests {
             None
         )
         .unwrap());
+    }
+
+    /// The race seen when two mutant runs of one test binary started on an empty
+    /// cache: both stored through one staging directory and the entry lost files.
+    #[test]
+    fn concurrent_stores_of_one_entry_leave_a_complete_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir_all(data.join("global")).unwrap();
+        for i in 0..200 {
+            fs::write(data.join(format!("global/{i}")), b"x").unwrap();
+        }
+        fs::write(data.join("global/pg_control"), b"control").unwrap();
+        fs::write(data.join("PG_VERSION"), b"15\n").unwrap();
+        fs::write(data.join("postgresql.conf"), b"").unwrap();
+        let entry = dir.path().join("cache/initdb-race");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| store(&data, &entry).unwrap());
+            }
+        });
+        assert!(complete(&entry));
+        assert_eq!(fs::read_dir(entry.join("global")).unwrap().count(), 201);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    }
+
+    #[test]
+    fn a_damaged_entry_is_not_restored_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("cache/initdb-damaged");
+        fs::create_dir_all(entry.join("base/1")).unwrap();
+        let target = dir.path().join("restored");
+        assert!(!restore(&entry, &target, None).unwrap());
+        assert!(!entry.exists() && !target.exists());
     }
 
     #[test]
