@@ -185,7 +185,11 @@ impl Pipeline {
             model: &self.model,
             families,
         };
-        let result = self.runtime.block_on(env.run_case(conn, world))?;
+        let result = self.runtime.block_on(env.run_case(
+            conn,
+            world,
+            &crate::checks::isolation::Focus::Everything,
+        ))?;
         Ok(CaseStats {
             probes: result.probes,
             rows: result.rows,

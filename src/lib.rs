@@ -38,12 +38,15 @@ mod world;
 pub use access::RulesError;
 pub use checks::isolation::Families;
 pub use error::Error;
-pub use finding::{CheckId, Finding, Severity};
+pub use finding::{CheckId, Example, Finding, Severity, Shrink, ShrinkStatus};
 pub use flavor::{Actor, Flavor, UnknownFlavor};
 pub use install::{InstallError, SourceError, SqlSource};
 pub use postgres::{Backend, BackendError};
 pub use progress::Progress;
-pub use report::{Format, Location, RenderError, Report, RpcCalls};
+pub use report::{
+    Exercised, Exploration, Format, Location, Phase, RenderError, Report, RootCause, RpcCalls,
+    ShrinkSummary,
+};
 pub use sandbox::Sandbox;
 pub use snapshot::Snapshot;
 pub use verifier::{Verifier, DEFAULT_CASES, DEFAULT_RPC_SEQUENCES};

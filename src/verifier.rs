@@ -15,19 +15,22 @@ use crate::access::contracts::Contracts;
 use crate::access::{AccessModel, RulesSource};
 use crate::catalog::Catalog;
 use crate::checks::contracts::property::ContractConfig;
+use crate::checks::explore::{Discovery, ShrinkBudget};
 use crate::checks::isolation::property::{self, PropertyConfig};
 use crate::checks::isolation::Families;
 use crate::error::Error;
-use crate::finding::Finding;
+use crate::finding::{Example, Finding, ShrinkStatus};
 use crate::flavor::Flavor;
 use crate::install::{SqlSource, Template};
 use crate::postgres::{Backend, Server, ServerSpec};
 use crate::progress::{Progress, ProgressHook};
 use crate::report::{
-    coverage, locate_objects, Counterexample, Report, RpcCalls, RunInfo, REPORT_SCHEMA_VERSION,
+    coverage, locate_objects, Counterexample, Exploration, Phase, Report, RpcCalls, RunInfo,
+    ShrinkSummary, REPORT_SCHEMA_VERSION,
 };
 use crate::sandbox::Sandbox;
 use crate::snapshot::Snapshot;
+use crate::world::model::World;
 use crate::world::strategy::Bounds;
 
 /// Where schema SQL comes from.
@@ -50,7 +53,8 @@ pub struct Verifier {
     workers: usize,
     families: Families,
     persistence: Option<PathBuf>,
-    max_shrink_time: Duration,
+    fail_fast: bool,
+    shrink: ShrinkBudget,
     progress: ProgressHook,
     rpc_sequences: u32,
 }
@@ -81,7 +85,8 @@ impl Verifier {
                 .unwrap_or(2),
             families: Families::ALL,
             persistence: None,
-            max_shrink_time: Duration::from_secs(30),
+            fail_fast: false,
+            shrink: ShrinkBudget::default(),
             progress: ProgressHook::default(),
             rpc_sequences: DEFAULT_RPC_SEQUENCES,
         }
@@ -180,6 +185,24 @@ impl Verifier {
         self
     }
 
+    /// Stops generating worlds and call sequences at the first one that fails, as a
+    /// unit test does; the report then shows that case's defects only. Default: off —
+    /// the whole budget runs and every distinct defect is reported.
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// How long shrinking may take: per distinct defect, and for the whole run. A
+    /// defect whose budget runs out keeps the smallest example found by then (the
+    /// report says which). Default: 5 s per defect, 30 s per run; zero turns
+    /// shrinking off.
+    pub fn shrink_time(mut self, per_defect: Duration, per_run: Duration) -> Self {
+        self.shrink.per_signature = per_defect;
+        self.shrink.per_run = per_run;
+        self
+    }
+
     /// Keeps failing worlds in `path` and replays them first on the next run (as
     /// proptest does in tests). Default: off.
     pub fn persist_failures(mut self, path: impl Into<PathBuf>) -> Self {
@@ -253,18 +276,21 @@ impl Verifier {
         run_findings.extend(fixture_findings);
         tracing::info!(elapsed = ?phase.elapsed(), "run-wide checks done");
 
+        let catalog_ms = phase.elapsed().as_millis() as u64;
         let config = PropertyConfig {
             cases: self.cases,
             seed,
             families: self.families,
             bounds: Bounds::default(),
             persistence: self.persistence.clone(),
-            max_shrink_time: self.max_shrink_time,
+            fail_fast: self.fail_fast,
+            shrink: self.shrink,
             progress: self.progress.clone(),
         };
         self.progress.phase(PHASE_CASES);
         let (catalog, model) = (Arc::new(catalog), Arc::new(model));
         let flavor = self.flavor;
+        let phase = Instant::now();
         let outcome = {
             let (catalog, model) = (Arc::clone(&catalog), Arc::clone(&model));
             tokio::task::spawn_blocking(move || {
@@ -273,8 +299,10 @@ impl Verifier {
             .await
             .map_err(|e| Error::Internal(format!("the isolation workers: {e}")))??
         };
-        tracing::info!(elapsed = ?started.elapsed(), cases = outcome.cases, probes = outcome.probes, "isolation property done");
+        let cases_ms = phase.elapsed().as_millis() as u64;
+        tracing::info!(elapsed = ?phase.elapsed(), cases = outcome.cases, probes = outcome.probes, signatures = outcome.discoveries.len(), "isolation property done");
 
+        let phase = Instant::now();
         let contracts = match contracts_database {
             None => None,
             Some(database) => {
@@ -283,9 +311,9 @@ impl Verifier {
                     sequences: self.rpc_sequences,
                     max_length: RPC_SEQUENCE_LENGTH,
                     seed,
-                    max_shrink_time: self.max_shrink_time,
+                    fail_fast: self.fail_fast,
+                    shrink: self.shrink,
                 };
-                let phase = Instant::now();
                 let outcome = tokio::task::spawn_blocking(move || {
                     crate::checks::contracts::property::run(
                         flavor,
@@ -298,17 +326,46 @@ impl Verifier {
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("the contract check: {e}")))??;
-                tracing::info!(elapsed = ?phase.elapsed(), sequences = outcome.sequences, "RPC contracts done");
+                tracing::info!(elapsed = ?phase.elapsed(), sequences = outcome.sequences, signatures = outcome.discoveries.len(), "RPC contracts done");
                 Some(outcome)
             }
         };
+        let contracts_ms = phase.elapsed().as_millis() as u64;
 
+        // Every finding: the catalog's and the fixture world's as they came, the
+        // generated families' one per signature with its example.
         let mut findings: Vec<Finding> = run_findings;
-        let mut counterexample = None;
-        if let Some(c) = outcome.counterexample {
-            findings.extend(c.findings);
-            counterexample = Some(Counterexample { world: c.world });
+        let mut shrink_spent = outcome.shrink_spent;
+        findings.extend(
+            outcome
+                .discoveries
+                .iter()
+                .map(|d| with_example(d, |w| w.clone())),
+        );
+        if let Some(c) = &contracts {
+            shrink_spent += c.shrink_spent;
+            findings.extend(
+                c.discoveries
+                    .iter()
+                    .map(|d| with_example(d, |(w, _)| w.clone())),
+            );
         }
+        let mut findings = crate::report::root_cause::deduplicate(findings);
+        let root_causes = crate::report::root_cause::group(&mut findings);
+        let counterexample = root_causes
+            .iter()
+            .flat_map(|c| c.findings.iter())
+            .find_map(|s| {
+                findings
+                    .iter()
+                    .find(|f| &f.signature == s)?
+                    .example
+                    .as_ref()
+            })
+            .map(|e| Counterexample {
+                world: e.world.clone(),
+            });
+
         // Tables the rules file does not list are checked with defaults; say so where
         // a reader would expect explicit rules.
         let mut defaulted: Vec<String> = model
@@ -342,6 +399,13 @@ impl Verifier {
         if let Some(c) = &contracts {
             notes.extend(c.notes.iter().cloned());
         }
+        if self.fail_fast && !findings.is_empty() {
+            notes.push(
+                "fail-fast: generation stopped at the first failing world or call sequence; \
+                 defects the rest of the budget would have shown are not in this report"
+                    .to_string(),
+            );
+        }
         let mut matrix = outcome.matrix;
         property::record(&mut matrix, &fixture_observations);
         let matrix = property::entries(matrix);
@@ -355,19 +419,48 @@ impl Verifier {
             },
         );
         let mut rpc_calls = Vec::new();
-        if let Some(c) = contracts {
-            findings.extend(c.findings.iter().cloned());
-            rpc_calls = crate::checks::contracts::property::table(&c)
+        let mut sequences = 0;
+        if let Some(c) = &contracts {
+            sequences = c.sequences;
+            rpc_calls = crate::checks::contracts::property::table(c)
                 .into_iter()
-                .map(|(function, calls, successes)| RpcCalls {
+                .map(|(function, c)| RpcCalls {
                     function,
-                    calls,
-                    successes,
+                    calls: c.calls,
+                    successes: c.successes,
+                    allowed: c.allowed,
+                    forbidden: c.forbidden,
                 })
                 .collect();
             coverage::of_contracts(&mut coverage, &rpc_calls);
         }
         coverage::include_findings(&mut coverage, &findings);
+        // The privilege grid refuses users what they hold no privilege for, once per
+        // run; those refusals exercise the refused path as much as a case's probes.
+        let mut exercised = outcome.exercised.clone();
+        for o in fixture_observations
+            .iter()
+            .filter(|o| o.actor == "user" && o.observed == crate::checks::isolation::Reach::Denied)
+        {
+            exercised
+                .entry((o.table.clone(), o.operation.to_string(), o.actor.clone()))
+                .or_default()
+                .refused += 1;
+        }
+        let exercised = coverage::exercised(&exercised);
+        let refusable = contracts
+            .as_ref()
+            .map(|c| c.refusable.clone())
+            .unwrap_or_default();
+        let gaps = coverage::gaps(&exercised, &rpc_calls, &refusable, |table, operation| {
+            model.table(table).and_then(|t| {
+                let service_only = table
+                    .split_once('.')
+                    .is_some_and(|(schema, _)| model.service_only_schemas.contains(schema));
+                (!service_only).then(|| t.possible(operation))
+            })
+        });
+        notes.extend(gaps.iter().map(|g| format!("coverage gap: {g}")));
         // Every object a report names, so each format can point at its definition.
         let locations = locate_objects(
             &sources,
@@ -377,6 +470,44 @@ impl Verifier {
                 .map(String::as_str)
                 .chain(matrix.iter().map(|m| m.table.as_str())),
         );
+        let exploration = Exploration {
+            phases: vec![
+                Phase {
+                    name: "catalog and fixture world".into(),
+                    unit: "worlds".into(),
+                    planned: 1,
+                    ran: 1,
+                    duration_ms: catalog_ms,
+                },
+                Phase {
+                    name: "property cases".into(),
+                    unit: "worlds".into(),
+                    planned: u64::from(self.cases),
+                    ran: outcome.cases,
+                    duration_ms: cases_ms,
+                },
+                Phase {
+                    name: "rpc contracts".into(),
+                    unit: "sequences".into(),
+                    planned: if contracts.is_some() {
+                        u64::from(self.rpc_sequences)
+                    } else {
+                        0
+                    },
+                    ran: sequences,
+                    duration_ms: contracts_ms,
+                },
+            ],
+            signatures: findings.len(),
+            fail_fast: self.fail_fast,
+            shrink: ShrinkSummary {
+                per_signature_ms: self.shrink.per_signature.as_millis() as u64,
+                per_run_ms: self.shrink.per_run.as_millis() as u64,
+                spent_ms: shrink_spent.as_millis() as u64,
+                minimal: count_shrink(&findings, ShrinkStatus::Minimal),
+                budget_spent: count_shrink(&findings, ShrinkStatus::BudgetSpent),
+            },
+        };
         let summary = Report::summarize(&findings, outcome.probes, outcome.rows);
         let report = Report {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -394,6 +525,10 @@ impl Verifier {
             },
             summary,
             findings,
+            root_causes,
+            exploration,
+            gaps,
+            exercised,
             matrix,
             counterexample,
             notes,
@@ -434,7 +569,11 @@ impl Verifier {
             model: &model,
             families: Families::ALL,
         }
-        .run_case(&mut conn, &world)
+        .run_case(
+            &mut conn,
+            &world,
+            &crate::checks::isolation::Focus::Everything,
+        )
         .await?;
         let _ = conn.close().await;
         let mut matrix = property::Matrix::new();
@@ -528,6 +667,28 @@ async fn fixture_checks(
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
     let _ = conn.close().await;
     result
+}
+
+/// A discovery as the finding the report shows: its smallest example attached.
+fn with_example<V>(discovery: &Discovery<V>, world: impl Fn(&V) -> World) -> Finding {
+    let mut finding = discovery.finding.clone();
+    finding.occurrences = discovery.occurrences.max(1);
+    finding.example = Some(Example {
+        world: world(&discovery.example),
+        shrink: discovery.shrink.clone(),
+    });
+    finding
+}
+
+fn count_shrink(findings: &[Finding], status: ShrinkStatus) -> usize {
+    findings
+        .iter()
+        .filter(|f| {
+            f.example
+                .as_ref()
+                .is_some_and(|e| e.shrink.status == status)
+        })
+        .count()
 }
 
 fn humantime_now() -> String {

@@ -5,9 +5,12 @@
 //! fresh install.
 //!
 //! Every run goes through the public builder, exactly as an adopter's `cargo test`
-//! would, and starts its own PostgreSQL; a mutant run stops at the first failing case
-//! and shrinks it. Set `SMTA_VERIFY_MUTANTS=name,name` (file names without `.sql`) to
-//! run only some mutants while working on one.
+//! would, and starts its own PostgreSQL. A mutant run is a unit test's run: it stops
+//! at the first failing world (`fail_fast`) and does not shrink, since only which
+//! checks fire matters here; the generated RPC sequences are left to
+//! `tests/rpc_contracts.rs`, which proves the RPC mutants. Set
+//! `SMTA_VERIFY_MUTANTS=name,name` (file names without `.sql`) to run only some
+//! mutants while working on one.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,7 +18,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use smta_verify::{Backend, CheckId, Flavor, Report, Sandbox, Severity, SqlSource, Verifier};
+use smta_verify::{
+    Backend, CheckId, Families, Flavor, Report, Sandbox, Severity, SqlSource, Verifier,
+};
 
 /// Cases per run and the generator seed: fixed, so a failure here replays.
 const CASES: u32 = 32;
@@ -100,6 +105,22 @@ fn verify(flavor: Flavor, extra_sql: Option<&Path>, cases: u32) -> Result<Report
         verifier = verifier.extra_sql(path);
     }
     verifier.run_blocking().map_err(|e| e.to_string())
+}
+
+/// A mutant's run: stop at the first failing world, no shrinking, no RPC sequences.
+fn kill(flavor: Flavor, extra_sql: &Path, cases: u32) -> Result<Report, String> {
+    Verifier::new(flavor)
+        .cases(cases)
+        .seed(SEED)
+        .extra_sql(extra_sql)
+        .families(Families {
+            contracts: false,
+            ..Families::ALL
+        })
+        .fail_fast(true)
+        .shrink_time(Duration::ZERO, Duration::ZERO)
+        .run_blocking()
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -230,7 +251,7 @@ fn every_mutant_is_killed_by_its_intended_check() {
 fn judge_run(mutant: &Mutant, flavor: Flavor) -> Option<String> {
     let path = mutants_dir().join(&mutant.file);
     let run_started = Instant::now();
-    let outcome = verify(flavor, Some(&path), mutant.cases.unwrap_or(CASES));
+    let outcome = kill(flavor, &path, mutant.cases.unwrap_or(CASES));
     let verdict = match &outcome {
         Err(e) => format!("the run could not be done: {e}"),
         Ok(report) => {

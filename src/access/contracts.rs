@@ -237,6 +237,12 @@ impl Contract {
         format!("public.{}({})", self.name, types.join(", "))
     }
 
+    /// Whether some call can be one the contract refuses: any caller restriction or
+    /// precondition (an RPC open to every caller, anonymous ones included, cannot).
+    pub(crate) fn can_refuse(&self) -> bool {
+        !(matches!(&self.caller, Expr::Atom(a) if a == "true") && self.requires.is_empty())
+    }
+
     /// Whether an allowed call changes anything (a read does not).
     pub(crate) fn mutates(&self) -> bool {
         !self.effects.is_empty()

@@ -113,6 +113,24 @@ pub(crate) struct TableModel {
     pub(crate) origin: RuleOrigin,
 }
 
+impl TableModel {
+    /// Whether the rules can allow, and can refuse, `operation` (as probes name it)
+    /// to some user: `never` allows nobody, `always` refuses nobody.
+    pub(crate) fn possible(&self, operation: &str) -> (bool, bool) {
+        let rule = match operation {
+            "SELECT" => &self.select,
+            "INSERT" => &self.insert,
+            "DELETE" => &self.delete,
+            _ => &self.update,
+        };
+        match rule {
+            Expr::Atom(Atom::Never) => (false, true),
+            Expr::Atom(Atom::Always) => (true, false),
+            _ => (true, true),
+        }
+    }
+}
+
 /// The rules of every table and function the checks look at.
 #[derive(Debug, Clone)]
 pub(crate) struct AccessModel {

@@ -41,11 +41,34 @@ pub(crate) struct Placement {
     pub(crate) live: bool,
 }
 
+/// A user's relation to an organization, ordered from the farthest to the closest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Standing {
+    Outsider,
+    RemovedMember,
+    Member,
+    SuperAdmin,
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Standing::Outsider => "outsider",
+            Standing::RemovedMember => "removed member",
+            Standing::Member => "member",
+            Standing::SuperAdmin => "super admin",
+        })
+    }
+}
+
 pub(crate) struct Oracle<'a> {
     pub(crate) model: &'a AccessModel,
     pub(crate) truth: &'a Truth,
     /// (user, organization) → is super admin, for live memberships in live organizations.
     members: HashMap<(String, String), bool>,
+    /// (user, organization) of memberships that no longer hold (soft-deleted, or in a
+    /// soft-deleted organization).
+    former: HashSet<(String, String)>,
     orgs_of: HashMap<String, BTreeSet<String>>,
     unit_members: HashSet<(String, String)>,
     emails: HashMap<String, String>,
@@ -65,6 +88,7 @@ impl<'a> Oracle<'a> {
             model,
             truth,
             members: HashMap::new(),
+            former: HashSet::new(),
             orgs_of: HashMap::new(),
             unit_members: HashSet::new(),
             emails: HashMap::new(),
@@ -101,6 +125,7 @@ impl<'a> Oracle<'a> {
                     continue;
                 };
                 if is_deleted(row) || !self.org_is_live(&org) {
+                    self.former.insert((user, org));
                     continue;
                 }
                 let admin = row
@@ -239,6 +264,18 @@ impl<'a> Oracle<'a> {
             .get(&(user.to_string(), org.to_string()))
             .copied()
             .unwrap_or(false)
+    }
+
+    /// How a user relates to an organization, closest last, for the kind of actor a
+    /// finding names (never generated ids).
+    pub(crate) fn standing(&self, user: &str, org: &str) -> Standing {
+        let key = (user.to_string(), org.to_string());
+        match self.members.get(&key) {
+            Some(true) => Standing::SuperAdmin,
+            Some(false) => Standing::Member,
+            None if self.former.contains(&key) => Standing::RemovedMember,
+            None => Standing::Outsider,
+        }
     }
 
     /// Live organizations the user belongs to.

@@ -147,9 +147,14 @@ pub(crate) async fn check(
                 RunAs::Actor(actor) => flavor.become_sql(actor),
                 RunAs::Role(role) => format!("SET LOCAL ROLE {};", quote_ident(role)),
             };
-            findings.push(
+            let kind = match &actors[*a] {
+                RunAs::Role(_) => "owner".to_string(),
+                RunAs::Actor(actor) => crate::checks::isolation::actor_kind(actor),
+            };
+            findings.push(guard(
                 Finding::new(*check, &table.table, *operation)
                     .actor(who)
+                    .actor_kind(kind)
                     .message(format!(
                         "{who} could run `{sql}` on the audit trail {} ({rows} row(s) seeded, {} affected): \
                          audit rows must be immutable and written only by SMTA's own functions, enforced in \
@@ -166,8 +171,36 @@ pub(crate) async fn check(
                         sql,
                         "Must be refused.",
                     )),
-            );
+            ));
         }
     }
     Ok(findings)
+}
+
+/// The cause of an audit finding: one guard on the table — triggers refusing UPDATE,
+/// DELETE and TRUNCATE for every role (and the owner's ALTER TABLE … DISABLE TRIGGER
+/// taken away), or direct INSERTs refused — fixes every actor's finding at once.
+pub(crate) fn guard(finding: Finding) -> Finding {
+    let table = finding.object.clone();
+    if finding.check == CheckId::AuditForgeable {
+        finding.cause(
+            format!("audit-forgeable:{table}"),
+            format!("audit trail {table} accepts rows written directly"),
+            format!(
+                "Revoke INSERT on {table} from every client and service role and write audit \
+                 rows only from SECURITY DEFINER functions owned by a dedicated role, which set \
+                 actor_id and organization_id themselves."
+            ),
+        )
+    } else {
+        finding.cause(
+            format!("audit-mutable:{table}"),
+            format!("audit trail {table} can be changed after the fact"),
+            format!(
+                "Add BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) triggers on \
+                 {table} that raise for every role, revoke UPDATE, DELETE and TRUNCATE, and keep \
+                 the table owned by a role nobody logs in as (an owner can disable triggers)."
+            ),
+        )
+    }
 }

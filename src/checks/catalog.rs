@@ -90,7 +90,7 @@ fn rls_disabled(catalog: &Catalog, findings: &mut Vec<Finding>) {
                 (None, "p") => "partitioned table".to_string(),
                 _ => "table".to_string(),
             };
-            findings.push(
+            findings.push(crate::checks::cause::table_policies(
                 Finding::new(CheckId::RlsDisabled, table.qualified(), "ALTER TABLE")
                     .message(format!(
                         "{} ({what}) has row level security disabled: every role with a grant on it \
@@ -99,7 +99,8 @@ fn rls_disabled(catalog: &Catalog, findings: &mut Vec<Finding>) {
                         table.qualified(),
                         table.qualified()
                     )),
-            );
+                catalog,
+            ));
         }
     }
 }
@@ -160,12 +161,15 @@ fn table_privileges(
             };
             if let Some((check, severity, message)) = finding {
                 if reported.insert((check, grantee.to_string(), privilege.to_string())) {
-                    findings.push(
+                    findings.push(crate::checks::cause::grants(
                         Finding::new(check, relation.qualified(), format!("GRANT {privilege}"))
                             .actor(grantee)
                             .severity(severity)
                             .message(message),
-                    );
+                        grantee,
+                        &relation.schema,
+                        "tables",
+                    ));
                 }
             }
         }
@@ -367,7 +371,7 @@ fn function_exposed(
         let private = PRIVATE_FUNCTION_SCHEMAS.contains(&function.schema.as_str());
         let public_rpc = function.schema == "public" && !listed;
         if (private || public_rpc) && !listed && function.kind != "a" {
-            findings.push(
+            findings.push(crate::checks::cause::grants(
                 Finding::new(CheckId::FunctionExposed, function.signature(), "GRANT EXECUTE")
                     .actor(grantee)
                     .severity(if function.security_definer { Severity::Critical } else { Severity::High })
@@ -378,7 +382,10 @@ fn function_exposed(
                         if function.security_definer { " (SECURITY DEFINER: it runs with its owner's rights)" } else { "" },
                         function.signature()
                     )),
-            );
+                grantee,
+                &function.schema,
+                "functions",
+            ));
         }
     }
 }

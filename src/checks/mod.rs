@@ -7,12 +7,16 @@
 //! * `prepared`: a plan prepared by one caller never serves another caller's rows.
 //! * `isolation`: generated worlds, every actor, every table, every read and write path.
 //! * `contracts`: generated RPC call sequences, each call judged by its contract.
+//! * `explore`: how the two generated families spend their budget: every case, every
+//!   distinct defect, each shrunk on its own.
 //!
 //! `runner` executes statements as actors for all of them.
 
 pub(crate) mod audit;
 pub(crate) mod catalog;
+pub(crate) mod cause;
 pub(crate) mod contracts;
+pub(crate) mod explore;
 pub(crate) mod isolation;
 pub(crate) mod prepared;
 pub(crate) mod privileges;

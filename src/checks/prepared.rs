@@ -82,7 +82,15 @@ pub(crate) async fn check(
                             .collect::<Vec<_>>()
                             .join(", ")
                     ))
-                    .reproduction(probe.script(&seeded.sql)),
+                    .reproduction(probe.script(&seeded.sql))
+                    .cause(
+                        "prepared-plans",
+                        "a value that depends on the caller is fixed when a plan is made, so \
+                         reused plans serve one caller's rows to another",
+                        "Find the helper the policies call to learn the caller's identity or \
+                         memberships and declare it STABLE (never IMMUTABLE); it reads settings \
+                         or tables that change between callers of one session.",
+                    ),
             );
             break;
         }

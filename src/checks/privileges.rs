@@ -102,7 +102,14 @@ pub(crate) async fn check(
                     "Should not be refused."
                 },
             );
-            findings.push(finding.actor(actor).reproduction(reproduction));
+            let finding = finding.actor(actor).reproduction(reproduction);
+            let finding = if finding.cause.is_some() {
+                finding
+            } else {
+                let roles = catalog.roles_of(flavor.role(actor));
+                crate::checks::cause::table_grant(finding, catalog, &roles, operation)
+            };
+            findings.push(finding);
         }
     }
     Ok((findings, observations))
@@ -157,11 +164,11 @@ fn judge(
                     )),
                 ),
                 ServiceAccess::Read if passed && write && rules.audit => Some(
-                    Finding::new(
+                    crate::checks::audit::guard(Finding::new(
                         if operation == "INSERT" { CheckId::AuditForgeable } else { CheckId::AuditMutable },
                         &table,
                         operation,
-                    )
+                    ))
                     .message(format!(
                         "the service role's {operation} on audit trail {table} {}; nobody may change or \
                          write it directly.",

@@ -368,7 +368,7 @@ impl<'a> RpcJudge<'a> {
         function: &Function,
         sql: &str,
         outcome: &Outcome,
-    ) -> Vec<(CheckId, Severity, String)> {
+    ) -> Vec<(CheckId, Severity, String, Vec<String>)> {
         let mut problems = Vec::new();
         if outcome.failed() {
             return problems;
@@ -406,10 +406,12 @@ impl<'a> RpcJudge<'a> {
         let after_oracle = after_truth.as_ref().map(|t| Oracle::new(self.model, t));
         let known = self.known_to(actor);
         let mut leaked: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for id in returned
-            .difference(&given)
-            .filter(|id| !known.contains(*id))
-        {
+        // Tables of every returned row the caller may not read, ids they passed in
+        // included: `get_unit(id)` handing back a foreign unit leaks its organization's
+        // id, but the row that should not have come back is the unit.
+        let mut forbidden_tables: BTreeSet<String> = BTreeSet::new();
+        for id in returned.iter().filter(|id| !known.contains(*id)) {
+            let is_given = given.contains(id);
             let mut holders = Vec::new();
             for (table, rows) in &self.oracle.truth.tables {
                 if let Some(row) = rows.get(id) {
@@ -435,6 +437,15 @@ impl<'a> RpcJudge<'a> {
                     .iter()
                     .any(|(t, r)| self.may_see(actor, &name, t, r))
             {
+                forbidden_tables.extend(
+                    holders
+                        .iter()
+                        .filter(|(t, _)| !self.service_only(t))
+                        .map(|(t, _)| t.clone()),
+                );
+                if is_given {
+                    continue;
+                }
                 // Platform rows keyed by a tenant row's id (platform_organizations by
                 // the organization's) share that id. Unless the function is declared
                 // to return that platform table, the leak is of the tenant row, and
@@ -454,6 +465,12 @@ impl<'a> RpcJudge<'a> {
                 }
             }
         }
+        // The rows that should not have come back, below the tenant root first (a
+        // unit, before the organization its row names).
+        let (mut cause_tables, roots): (Vec<String>, Vec<String>) = forbidden_tables
+            .into_iter()
+            .partition(|t| t.as_str() != tenancy::ORGANIZATIONS);
+        cause_tables.extend(roots);
         for (table, ids) in leaked {
             let service_only = self.service_only(&table);
             let check = if service_only {
@@ -469,6 +486,11 @@ impl<'a> RpcJudge<'a> {
                     ids.len(),
                     ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
                 ),
+                if cause_tables.is_empty() {
+                    vec![table]
+                } else {
+                    cause_tables.clone()
+                },
             ));
         }
 
@@ -563,6 +585,7 @@ impl<'a> RpcJudge<'a> {
                         c.key,
                         c.organization.as_ref().map(|o| format!(" in organization {o}")).unwrap_or_default()
                     ),
+                    Vec::new(),
                 ));
             }
         }
@@ -578,7 +601,8 @@ impl<'a> RpcJudge<'a> {
                         CheckId::AuditForgeable,
                         Severity::High,
                         format!("{actor} called `{sql}` and it wrote an audit row naming actor {by} instead of the caller"),
-                    ));
+                    Vec::new(),
+                ));
                 }
             }
             if new_audit.is_empty() {
@@ -586,6 +610,7 @@ impl<'a> RpcJudge<'a> {
                     CheckId::AuditMissing,
                     Severity::Medium,
                     format!("{actor} called `{sql}`, which changed SMTA's tables, and no audit row was written"),
+                    Vec::new(),
                 ));
             } else {
                 let logged: BTreeSet<String> = new_audit
@@ -600,7 +625,8 @@ impl<'a> RpcJudge<'a> {
                             "{actor} called `{sql}`, which changed rows of organization {org}, but no audit row names \
                              that organization"
                         ),
-                    ));
+                    Vec::new(),
+                ));
                 }
             }
         }

@@ -86,6 +86,94 @@ pub(crate) fn of_contracts(coverage: &mut Coverage, calls: &[super::RpcCalls]) {
     }
 }
 
+/// The run's exercised paths as the report lists them.
+pub(crate) fn exercised(exercised: &crate::checks::isolation::Exercised) -> Vec<super::Exercised> {
+    exercised
+        .iter()
+        .map(|((table, operation, kind), e)| super::Exercised {
+            table: table.clone(),
+            operation: operation.clone(),
+            actor_kind: kind.clone(),
+            allowed: e.allowed,
+            refused: e.refused,
+        })
+        .collect()
+}
+
+/// The kinds of actor that are signed-in users (their standing in an organization).
+const USER_KINDS: [&str; 5] = [
+    "user",
+    "outsider",
+    "removed member",
+    "member",
+    "super admin",
+];
+
+/// Paths the run never exercised, in words: per table and write or read operation,
+/// an outcome the rules can give (`possible`: can allow, can refuse; `None` for
+/// tables users never reach) that no user probe met; per RPC, never called, never
+/// called as its contract allows, or (when its contract can refuse) never as it
+/// refuses.
+pub(crate) fn gaps(
+    exercised: &[super::Exercised],
+    rpc_calls: &[super::RpcCalls],
+    refusable: &BTreeSet<String>,
+    possible: impl Fn(&str, &str) -> Option<(bool, bool)>,
+) -> Vec<String> {
+    let mut seen: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+    for e in exercised
+        .iter()
+        .filter(|e| USER_KINDS.contains(&e.actor_kind.as_str()))
+    {
+        let cell = seen.entry((&e.table, &e.operation)).or_default();
+        cell.0 += e.allowed;
+        cell.1 += e.refused;
+    }
+    let tables: BTreeSet<&str> = exercised.iter().map(|e| e.table.as_str()).collect();
+    let mut gaps = Vec::new();
+    for table in tables {
+        for operation in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
+            let Some((can_allow, can_refuse)) = possible(table, operation) else {
+                continue;
+            };
+            let (allowed, refused) = seen.get(&(table, operation)).copied().unwrap_or_default();
+            if can_allow && allowed == 0 {
+                gaps.push(format!(
+                    "{operation} on {table}: no user probe was one the rules allow, so the allowed \
+                     path was never exercised"
+                ));
+            }
+            if can_refuse && refused == 0 {
+                gaps.push(format!(
+                    "{operation} on {table}: no user probe was one the rules refuse, so the refused \
+                     path was never exercised"
+                ));
+            }
+        }
+    }
+    for rpc in rpc_calls {
+        if rpc.calls == 0 {
+            gaps.push(format!("{}: never called", rpc.function));
+            continue;
+        }
+        if rpc.allowed == 0 {
+            gaps.push(format!(
+                "{}: called {} time(s), never as its contract allows, so its allowed path \
+                 was never exercised",
+                rpc.function, rpc.calls
+            ));
+        }
+        if rpc.forbidden == 0 && refusable.contains(&rpc.function) {
+            gaps.push(format!(
+                "{}: called {} time(s), never as its contract refuses, so its refusals were \
+                 never exercised",
+                rpc.function, rpc.calls
+            ));
+        }
+    }
+    gaps
+}
+
 /// Adds every (check, object) a finding names: a check examined what it reported on.
 pub(crate) fn include_findings(coverage: &mut Coverage, findings: &[Finding]) {
     for f in findings {
@@ -144,6 +232,64 @@ mod tests {
         );
         assert!(objects(CheckId::AuditForgeable).is_empty());
         assert!(objects(CheckId::RlsDisabled).is_empty());
+    }
+
+    #[test]
+    fn paths_never_exercised_are_gaps() {
+        let seen =
+            |table: &str, operation: &str, kind: &str, allowed, refused| super::super::Exercised {
+                table: table.into(),
+                operation: operation.into(),
+                actor_kind: kind.into(),
+                allowed,
+                refused,
+            };
+        let exercised = [
+            seen("core.units", "SELECT", "member", 4, 0),
+            seen("core.units", "SELECT", "outsider", 0, 3),
+            seen("core.units", "UPDATE", "member", 2, 0),
+            // Not a user: does not count for users' paths.
+            seen("core.units", "INSERT", "anonymous", 0, 5),
+        ];
+        let rpc = |function: &str, calls, allowed, forbidden| super::super::RpcCalls {
+            function: function.into(),
+            calls,
+            successes: allowed,
+            allowed,
+            forbidden,
+        };
+        let calls = [
+            rpc("public.a()", 0, 0, 0),
+            rpc("public.b()", 3, 0, 3),
+            rpc("public.c()", 3, 3, 0),
+            rpc("public.open()", 3, 3, 0),
+        ];
+        let refusable: BTreeSet<String> = ["public.a()", "public.b()", "public.c()"]
+            .map(String::from)
+            .into();
+        let gaps = gaps(&exercised, &calls, &refusable, |_, operation| {
+            // DELETE is `never`: it can only be refused.
+            Some(if operation == "DELETE" {
+                (false, true)
+            } else {
+                (true, true)
+            })
+        });
+        let starts: Vec<&str> = gaps.iter().map(|g| g.split(':').next().unwrap()).collect();
+        assert_eq!(
+            starts,
+            [
+                "INSERT on core.units",
+                "INSERT on core.units",
+                "UPDATE on core.units",
+                "DELETE on core.units",
+                "public.a()",
+                "public.b()",
+                "public.c()",
+            ],
+            "{gaps:#?}"
+        );
+        assert!(gaps[2].contains("refused path"), "{}", gaps[2]);
     }
 
     #[test]

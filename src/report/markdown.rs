@@ -25,7 +25,24 @@ pub(crate) fn render(report: &Report) -> Result<String, minijinja::Error> {
     let view = View::of(report);
     let mut used = 0;
     let mut omitted = Vec::new();
-    for f in view.groups.iter().flat_map(|g| &g.findings) {
+    // Each root cause shows one reproduction; its finding's entry below points there.
+    let shown: Vec<usize> = view
+        .root_causes
+        .iter()
+        .filter_map(|c| c.reproduction_of)
+        .collect();
+    for f in view
+        .groups
+        .iter()
+        .flat_map(|g| &g.findings)
+        .filter(|f| shown.contains(&f.number))
+        .chain(
+            view.groups
+                .iter()
+                .flat_map(|g| &g.findings)
+                .filter(|f| !shown.contains(&f.number)),
+        )
+    {
         if f.reproduction.is_empty() {
             continue;
         }
@@ -58,6 +75,7 @@ pub(crate) fn render(report: &Report) -> Result<String, minijinja::Error> {
     .into_iter()
     .collect();
     let mut out = env.get_template("report.md")?.render(context! {
+        shown => Value::from(Serde(shown.iter().filter(|n| !omitted.contains(n)).collect::<Vec<_>>())),
         omitted => Value::from(Serde(omitted)),
         severity_marks => Value::from(Serde(severity_marks)),
         reach_words => Value::from(Serde(reach_words)),
@@ -155,9 +173,21 @@ mod tests {
     fn leads_with_the_verdict_and_folds_reproductions() {
         let md = render(&sample()).unwrap();
         let first = md.lines().next().unwrap();
-        assert_eq!(first, "## ❌ smta-verify: 2 findings (1 critical, 1 low)");
+        assert_eq!(
+            first,
+            "## ❌ smta-verify: 2 findings in 2 root causes (1 critical, 1 low)"
+        );
+        // Root causes come first, each with its fix and one reproduction.
+        let causes = md.find("### Root causes").expect("a root-cause section");
+        assert!(causes < md.find("### Findings").unwrap(), "{md}");
+        assert!(md.contains("#### 1. 🔴 "), "{md}");
+        assert!(md.contains("**Fix:**"), "{md}");
+        assert!(md.contains("<details><summary>Reproduction of finding 1 (psql script)</summary>"));
+        assert!(
+            md.contains("Reproduction: under root cause 1 above."),
+            "{md}"
+        );
         assert!(md.contains("#### 🔴 Critical (1)"), "{md}");
-        assert!(md.contains("<details><summary>Reproduction (psql script)</summary>"));
         // The reproduction holds three backticks, so its fence has four.
         assert!(md.contains("````sql\nBEGIN;"), "{md}");
         assert!(md.contains("defined at `schema/40_core/050_units.sql:6`"));
@@ -186,9 +216,18 @@ mod tests {
     }
 
     #[test]
+    fn coverage_gaps_are_named() {
+        let md = render(&sample()).unwrap();
+        assert!(md.contains("**Coverage gaps**"), "{md}");
+        assert!(md.contains("DELETE on core.roles"), "{md}");
+        assert!(md.contains("property cases: 4 worlds in 0.9 s"), "{md}");
+    }
+
+    #[test]
     fn a_clean_report_says_so() {
         let mut report = sample();
         report.findings.clear();
+        report.root_causes.clear();
         report.counterexample = None;
         let md = render(&report).unwrap();
         assert!(md.starts_with("## ✅ smta-verify: No findings\n"), "{md}");

@@ -12,6 +12,7 @@ mod json;
 mod junit;
 mod locate;
 mod markdown;
+pub(crate) mod root_cause;
 mod rules;
 mod sarif;
 mod view;
@@ -26,6 +27,7 @@ use crate::world::model::World;
 
 pub use json::REPORT_SCHEMA_VERSION;
 pub(crate) use locate::locate_objects;
+pub use root_cause::RootCause;
 
 /// Facts about the run, so a report can be reproduced and trusted.
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +71,58 @@ pub struct MatrixEntry {
     pub observations: u64,
 }
 
-/// The minimal failing world, when the isolation property failed.
+/// How much of its budget the run spent, phase by phase, and on shrinking: a reader
+/// must be able to tell a thorough clean run from a thin one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Exploration {
+    pub phases: Vec<Phase>,
+    /// Distinct defects found (one finding each).
+    pub signatures: usize,
+    /// Whether the run stopped taking generated cases at the first failing one.
+    pub fail_fast: bool,
+    pub shrink: ShrinkSummary,
+}
+
+/// One phase of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// `catalog`, `fixture world`, `property cases`, `rpc contracts`.
+    pub name: String,
+    /// What the phase counts: `objects`, `worlds`, `sequences`.
+    pub unit: String,
+    /// How many the budget asked for.
+    pub planned: u64,
+    /// How many ran to the end.
+    pub ran: u64,
+    pub duration_ms: u64,
+}
+
+/// Shrinking's budget and what it spent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShrinkSummary {
+    pub per_signature_ms: u64,
+    pub per_run_ms: u64,
+    pub spent_ms: u64,
+    /// Findings whose example no simpler one replaces.
+    pub minimal: usize,
+    /// Findings whose shrinking a budget ended (they keep the smallest example found).
+    pub budget_spent: usize,
+}
+
+/// How one table × operation × kind of actor was exercised over the run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Exercised {
+    pub table: String,
+    pub operation: String,
+    pub actor_kind: String,
+    /// Probes (or rows of set-based probes) the rules allowed.
+    pub allowed: u64,
+    /// Probes (or rows) the rules refused.
+    pub refused: u64,
+}
+
+/// The smallest generated world of the report's most severe finding that came from
+/// one (every finding keeps its own in `Finding::example`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Counterexample {
     pub world: World,
@@ -96,7 +149,17 @@ pub struct Report {
     pub schema_version: u32,
     pub run: RunInfo,
     pub summary: Summary,
+    /// One finding per signature (distinct defect).
     pub findings: Vec<Finding>,
+    /// Findings grouped by what one fix removes, worst first.
+    pub root_causes: Vec<RootCause>,
+    pub exploration: Exploration,
+    /// Paths the run never exercised (a table operation never allowed or never
+    /// refused for users, an RPC never called, never successful or never refused),
+    /// in words. Each is also a note.
+    pub gaps: Vec<String>,
+    /// How each table × operation × kind of actor was exercised.
+    pub exercised: Vec<Exercised>,
     pub matrix: Vec<MatrixEntry>,
     pub counterexample: Option<Counterexample>,
     /// Things the run could not do or chose to skip, said plainly.
@@ -118,7 +181,12 @@ pub struct RpcCalls {
     /// `public.name(type, …)`.
     pub function: String,
     pub calls: u64,
+    /// Calls that returned rather than raised.
     pub successes: u64,
+    /// Calls its contract allows (the allowed path exercised).
+    pub allowed: u64,
+    /// Calls its contract refuses (the refused path exercised).
+    pub forbidden: u64,
 }
 
 /// The formats `--format` accepts.
@@ -262,24 +330,35 @@ impl Report {
     /// A short text summary for terminals and test failures.
     pub fn text_summary(&self) -> String {
         let mut out = format!(
-            "smta-verify: {} finding(s) on the {} schema ({} cases, seed {}, {} backend)\n",
+            "smta-verify: {} finding(s) in {} root cause(s) on the {} schema ({} cases, seed {}, {} backend)\n",
             self.findings.len(),
+            self.root_causes.len(),
             self.run.flavor,
             self.run.cases,
             self.run.seed,
             self.run.backend
         );
-        for f in &self.findings {
-            out.push_str(&format!(
-                "  [{}] {} {} {} by {}: {}\n",
-                f.severity,
-                f.check,
-                f.operation,
-                f.object,
-                if f.actor.is_empty() { "-" } else { &f.actor },
-                f.message
-            ));
+        for cause in &self.root_causes {
+            out.push_str(&format!("  [{}] {}\n", cause.severity, cause.title));
+            for signature in &cause.findings {
+                let Some(f) = self.findings.iter().find(|f| &f.signature == signature) else {
+                    continue;
+                };
+                out.push_str(&format!(
+                    "    {} {} {} by {}: {}\n",
+                    f.check,
+                    f.operation,
+                    f.object,
+                    if f.actor_kind.is_empty() {
+                        "-"
+                    } else {
+                        &f.actor_kind
+                    },
+                    f.message
+                ));
+            }
         }
+
         for note in &self.notes {
             out.push_str(&format!("  note: {note}\n"));
         }

@@ -169,8 +169,13 @@ fn result(report: &Report, f: &Finding) -> SarifResult {
             .build(),
         None => Location::builder().logical_locations(vec![logical]).build(),
     };
-    let actor_kind = f.actor.split(':').next().unwrap_or("");
-    let fingerprint = format!("{}|{}|{}|{}", f.check, f.object, actor_kind, f.operation);
+    // The signature is what makes two findings the same defect, across runs and
+    // seeds: code scanning keeps one alert per signature.
+    let fingerprint = if f.signature.is_empty() {
+        f.signature()
+    } else {
+        f.signature.clone()
+    };
     let text = if f.message.is_empty() {
         format!("{} ({})", rules::describe(f.check).summary, f.object)
     } else {
@@ -183,14 +188,17 @@ fn result(report: &Report, f: &Finding) -> SarifResult {
         .message(Message::builder().text(text).build())
         .locations(vec![location])
         .partial_fingerprints(BTreeMap::from([(
-            "smtaVerifyDefect/v1".to_string(),
+            "smtaVerifyDefect/v2".to_string(),
             fingerprint,
         )]))
         .properties(bag(&[
             ("severity", json!(f.severity)),
             ("object", json!(f.object)),
             ("actor", json!(f.actor)),
+            ("actorKind", json!(f.actor_kind)),
             ("operation", json!(f.operation)),
+            ("rootCause", json!(f.root_cause)),
+            ("occurrences", json!(f.occurrences)),
             ("reproduction", json!(f.reproduction)),
         ]))
         .build()
@@ -271,6 +279,27 @@ mod tests {
             Some("core.roles")
         );
         assert_eq!(results[1].level, Some(ResultLevel::Note));
+    }
+
+    /// Code scanning tracks an alert across runs by its fingerprint: it must be the
+    /// finding's signature, which holds no generated ids.
+    #[test]
+    fn results_are_fingerprinted_by_signature() {
+        let report = sample();
+        let text = render(&report).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let results = json["runs"][0]["results"].as_array().unwrap();
+        for (result, finding) in results.iter().zip(&report.findings) {
+            assert_eq!(
+                result["partialFingerprints"]["smtaVerifyDefect/v2"],
+                finding.signature.as_str()
+            );
+            assert!(
+                !finding.signature.contains("aaaa0000"),
+                "{}",
+                finding.signature
+            );
+        }
     }
 
     #[test]

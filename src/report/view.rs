@@ -30,6 +30,12 @@ pub(crate) struct View {
     /// One row per check that examined something or found something.
     pub(crate) summary: Vec<SummaryRow>,
     pub(crate) totals: SummaryRow,
+    /// What to fix, worst first, each with its findings.
+    pub(crate) root_causes: Vec<RootCauseView>,
+    /// What the run spent its budget on, one line per phase and for shrinking.
+    pub(crate) exploration: Vec<String>,
+    /// Paths never exercised, in words.
+    pub(crate) gaps: Vec<String>,
     /// Only severities with findings, worst first.
     pub(crate) groups: Vec<SeverityGroup>,
     pub(crate) matrix: MatrixView,
@@ -94,6 +100,27 @@ impl SummaryRow {
 }
 
 #[derive(Debug, Serialize)]
+pub(crate) struct RootCauseView {
+    /// 1-based; HTML anchors are `cause-<n>`.
+    pub(crate) number: usize,
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) fix: String,
+    pub(crate) severity: String,
+    pub(crate) checks: Vec<String>,
+    /// The first objects concerned; `more_objects` says how many are left out.
+    pub(crate) objects: Vec<String>,
+    pub(crate) more_objects: usize,
+    pub(crate) findings: Vec<FindingView>,
+    /// One reproduction for the cause: its worst finding's that has one.
+    pub(crate) reproduction: String,
+    pub(crate) reproduction_of: Option<usize>,
+}
+
+/// Objects a root cause lists before saying "and N more".
+const CAUSE_OBJECTS: usize = 12;
+
+#[derive(Debug, Serialize)]
 pub(crate) struct SeverityGroup {
     pub(crate) severity: String,
     pub(crate) findings: Vec<FindingView>,
@@ -108,9 +135,18 @@ pub(crate) struct FindingView {
     pub(crate) object: String,
     /// `-` for catalog findings that concern no actor.
     pub(crate) actor: String,
+    /// `-` when no actor.
+    pub(crate) actor_kind: String,
     pub(crate) operation: String,
     pub(crate) message: String,
     pub(crate) reproduction: String,
+    pub(crate) signature: String,
+    /// How often the run met this defect.
+    pub(crate) occurrences: u64,
+    /// How the example was shrunk, in words, when the finding came from one.
+    pub(crate) shrink: Option<String>,
+    /// The number of its root cause.
+    pub(crate) root_cause: usize,
     /// `file:line` of the object's definition, when found.
     pub(crate) location: Option<String>,
     pub(crate) help: String,
@@ -179,6 +215,9 @@ impl View {
             run: run_view(report),
             summary: summary_rows(report),
             totals: totals(report),
+            root_causes: root_causes(report, &findings),
+            exploration: exploration_lines(report),
+            gaps: report.gaps.clone(),
             groups: groups(&findings),
             matrix: matrix_view(&report.matrix, &findings),
             world: report.counterexample.as_ref().map(|c| world_view(&c.world)),
@@ -188,10 +227,26 @@ impl View {
     }
 }
 
-/// Findings worst first, then by check, object, actor and operation, numbered.
+/// Findings in the order of their root causes (worst first), and within a cause
+/// worst first, numbered; findings of no listed cause follow, worst first.
 fn ordered_findings(report: &Report) -> Vec<FindingView> {
-    let mut findings: Vec<&Finding> = report.findings.iter().collect();
-    findings.sort_by(|a, b| {
+    let mut order: Vec<(usize, &Finding)> = Vec::new();
+    let mut placed = BTreeSet::new();
+    for (c, cause) in report.root_causes.iter().enumerate() {
+        for signature in &cause.findings {
+            if let Some(f) = report.findings.iter().find(|f| &f.signature == signature) {
+                if placed.insert(signature.as_str()) {
+                    order.push((c + 1, f));
+                }
+            }
+        }
+    }
+    let mut rest: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !placed.contains(f.signature.as_str()))
+        .collect();
+    rest.sort_by(|a, b| {
         (b.severity, a.check, &a.object, &a.actor, &a.operation).cmp(&(
             a.severity,
             b.check,
@@ -200,10 +255,11 @@ fn ordered_findings(report: &Report) -> Vec<FindingView> {
             &b.operation,
         ))
     });
-    findings
+    order.extend(rest.into_iter().map(|f| (0, f)));
+    order
         .into_iter()
         .enumerate()
-        .map(|(i, f)| FindingView {
+        .map(|(i, (cause, f))| FindingView {
             number: i + 1,
             check: f.check.to_string(),
             severity: f.severity.to_string(),
@@ -213,13 +269,107 @@ fn ordered_findings(report: &Report) -> Vec<FindingView> {
             } else {
                 f.actor.clone()
             },
+            actor_kind: if f.actor_kind.is_empty() {
+                "-".into()
+            } else {
+                f.actor_kind.clone()
+            },
             operation: f.operation.clone(),
             message: f.message.clone(),
             reproduction: f.reproduction.clone(),
+            signature: f.signature.clone(),
+            occurrences: f.occurrences,
+            shrink: f.example.as_ref().map(|e| shrink_words(&e.shrink)),
+            root_cause: cause,
             location: report.locations.get(&f.object).map(|l| l.to_string()),
             help: rules::describe(f.check).help.to_string(),
         })
         .collect()
+}
+
+fn shrink_words(shrink: &crate::finding::Shrink) -> String {
+    match shrink.status {
+        crate::finding::ShrinkStatus::Minimal => format!(
+            "minimal example ({} shrinking step(s), {})",
+            shrink.steps,
+            duration(shrink.duration_ms)
+        ),
+        crate::finding::ShrinkStatus::BudgetSpent => format!(
+            "shrinking budget spent after {} step(s) ({}): the smallest example found by then",
+            shrink.steps,
+            duration(shrink.duration_ms)
+        ),
+    }
+}
+
+fn root_causes(report: &Report, findings: &[FindingView]) -> Vec<RootCauseView> {
+    report
+        .root_causes
+        .iter()
+        .enumerate()
+        .map(|(i, cause)| {
+            let members: Vec<FindingView> = findings
+                .iter()
+                .filter(|f| f.root_cause == i + 1)
+                .cloned()
+                .collect();
+            let reproducing = members.iter().find(|f| !f.reproduction.is_empty());
+            RootCauseView {
+                number: i + 1,
+                id: cause.id.clone(),
+                title: cause.title.clone(),
+                fix: cause.fix.clone(),
+                severity: cause.severity.to_string(),
+                checks: cause.checks.iter().map(|c| c.to_string()).collect(),
+                objects: cause.objects.iter().take(CAUSE_OBJECTS).cloned().collect(),
+                more_objects: cause.objects.len().saturating_sub(CAUSE_OBJECTS),
+                reproduction: reproducing
+                    .map(|f| f.reproduction.clone())
+                    .unwrap_or_default(),
+                reproduction_of: reproducing.map(|f| f.number),
+                findings: members,
+            }
+        })
+        .collect()
+}
+
+/// One line per phase, and one for shrinking.
+fn exploration_lines(report: &Report) -> Vec<String> {
+    let e = &report.exploration;
+    let mut lines: Vec<String> = e
+        .phases
+        .iter()
+        .filter(|p| p.planned > 0)
+        .map(|p| {
+            let ran = if p.ran == p.planned {
+                format!("{} {}", p.ran, p.unit)
+            } else {
+                format!("{} of {} {}", p.ran, p.planned, p.unit)
+            };
+            format!("{}: {ran} in {}", p.name, duration(p.duration_ms))
+        })
+        .collect();
+    if e.fail_fast {
+        lines.push("fail-fast: generation stopped at the first failing case".into());
+    }
+    let s = &e.shrink;
+    if s.minimal + s.budget_spent > 0 {
+        lines.push(format!(
+            "shrinking: {} example(s) minimal, {} kept as found when the budget ran out \
+             ({} per defect, {} per run; {} spent)",
+            s.minimal,
+            s.budget_spent,
+            duration(s.per_signature_ms),
+            duration(s.per_run_ms),
+            duration(s.spent_ms)
+        ));
+    }
+    lines.push(format!(
+        "{} distinct defect(s) in {} root cause(s)",
+        e.signatures,
+        report.root_causes.len()
+    ));
+    lines
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -242,8 +392,9 @@ fn verdict(report: &Report) -> Verdict {
         "No findings".to_string()
     } else {
         format!(
-            "{} ({})",
+            "{} in {} ({})",
             plural(report.findings.len(), "finding"),
+            plural(report.root_causes.len(), "root cause"),
             counts.join(", ")
         )
     };
@@ -690,6 +841,8 @@ pub(crate) mod tests {
             secrets: Vec::new(),
             generic: vec![vec![], vec![3, 4]],
         };
+        let mut findings = crate::report::root_cause::deduplicate(findings);
+        let root_causes = crate::report::root_cause::group(&mut findings);
         Report {
             schema_version: crate::report::REPORT_SCHEMA_VERSION,
             run: RunInfo {
@@ -706,6 +859,27 @@ pub(crate) mod tests {
             },
             summary: Report::summarize(&findings, 100, 20),
             findings,
+            root_causes,
+            exploration: crate::report::Exploration {
+                phases: vec![crate::report::Phase {
+                    name: "property cases".into(),
+                    unit: "worlds".into(),
+                    planned: 4,
+                    ran: 4,
+                    duration_ms: 900,
+                }],
+                signatures: 2,
+                fail_fast: false,
+                shrink: crate::report::ShrinkSummary::default(),
+            },
+            gaps: vec!["DELETE on core.roles: no user probe was one the rules allow".into()],
+            exercised: vec![crate::report::Exercised {
+                table: "core.units".into(),
+                operation: "SELECT".into(),
+                actor_kind: "member".into(),
+                allowed: 3,
+                refused: 0,
+            }],
             matrix,
             counterexample: Some(Counterexample { world }),
             notes: vec!["a note with <angle> brackets".into()],
@@ -737,7 +911,12 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(groups, [("critical", vec![1]), ("low", vec![2])]);
-        assert_eq!(view.verdict.headline, "2 findings (1 critical, 1 low)");
+        assert_eq!(
+            view.verdict.headline,
+            "2 findings in 2 root causes (1 critical, 1 low)"
+        );
+        assert_eq!(view.root_causes[0].findings[0].number, 1);
+        assert_eq!(view.root_causes[0].severity, "critical");
         assert!(!view.verdict.clean);
         assert_eq!(
             view.groups[0].findings[0].location.as_deref(),

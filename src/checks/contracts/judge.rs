@@ -38,6 +38,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Violation {
     pub(crate) check: CheckId,
     pub(crate) message: String,
+    /// The table of rows the call returned to a caller who may not read them.
+    pub(crate) returned: Vec<String>,
 }
 
 /// The contract's verdict before the call.
@@ -145,6 +147,7 @@ impl Judge<'_> {
             (Verdict::CallerDenied(check), Outcome::Returned(_)) => {
                 if !changes.is_empty() || !audit_rows.is_empty() {
                     out.push(Violation {
+                        returned: Vec::new(),
                         check: *check,
                         message: format!(
                             "{} is not for {who} (contract: caller = {}), yet the call succeeded and changed: {}{}",
@@ -159,6 +162,7 @@ impl Judge<'_> {
             (Verdict::Precondition(i, Breach::Check(check)), Outcome::Returned(_)) => {
                 if !changes.is_empty() {
                     out.push(Violation {
+                        returned: Vec::new(),
                         check: *check,
                         message: format!(
                             "{} called by {who} must be refused because its precondition `{}` fails, yet it succeeded and changed: {}",
@@ -171,6 +175,7 @@ impl Judge<'_> {
             }
             (Verdict::Allowed, Outcome::Failed { sqlstate, message }) => {
                 out.push(Violation {
+                    returned: Vec::new(),
                     check: CheckId::OverRestriction,
                     message: format!(
                         "{} called by {who} is allowed by its contract, but failed: {message} (SQLSTATE {sqlstate})",
@@ -185,6 +190,7 @@ impl Judge<'_> {
                 if !differences.is_empty() {
                     let check = self.classify(&scope, &differences);
                     out.push(Violation {
+                        returned: Vec::new(),
                         check,
                         message: format!(
                             "{} called by {who} {}: {}",
@@ -211,6 +217,7 @@ impl Judge<'_> {
                     };
                     if audit_rows.len() != 1 || !audit_rows.iter().any(fits) {
                         out.push(Violation {
+                            returned: Vec::new(),
                             check: CheckId::AuditMissing,
                             message: format!(
                                 "{} called by {who} must write one audit row (table {}, action {}, organization {}, actor the caller); it wrote {}",
@@ -349,6 +356,7 @@ impl Judge<'_> {
             };
             return Ok(Some(Violation {
                 check,
+                returned: vec![returns.table.clone()],
                 message: format!(
                     "{} returned {} row {value} to {}, who may not SELECT it",
                     contract.signature(),

@@ -37,8 +37,29 @@ use eval::Scope;
 use judge::{Judge, Outcome, Verdict};
 use state::State;
 
-/// Calls and successes per RPC (by signature).
-pub(crate) type Counts = BTreeMap<String, (u64, u64)>;
+/// How one RPC was called.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CallCounts {
+    pub(crate) calls: u64,
+    /// Calls that returned (did not raise).
+    pub(crate) successes: u64,
+    /// Calls the contract allows (caller and preconditions hold).
+    pub(crate) allowed: u64,
+    /// Calls the contract refuses.
+    pub(crate) forbidden: u64,
+}
+
+impl CallCounts {
+    pub(crate) fn add(&mut self, other: CallCounts) {
+        self.calls += other.calls;
+        self.successes += other.successes;
+        self.allowed += other.allowed;
+        self.forbidden += other.forbidden;
+    }
+}
+
+/// Calls per RPC (by signature).
+pub(crate) type Counts = BTreeMap<String, CallCounts>;
 
 /// What stays fixed across the sequences of a run.
 pub(crate) struct Environment<'a> {
@@ -234,8 +255,25 @@ impl Environment<'_> {
             let sql = call_sql(function, &resolved.literals);
             let outcome = self.call(conn, &resolved.actor, &sql).await?;
             let after = self.read_state(conn, &state).await?;
+            let allowed = {
+                let caller = resolved_caller(&resolved.actor);
+                let scope = Scope {
+                    state: &state,
+                    args: &resolved.args,
+                    caller: caller.as_deref(),
+                    result: &Value::Null,
+                    lets: &contract.lets,
+                    row: None,
+                };
+                matches!(judge.verdict(contract, &scope), Ok(Verdict::Allowed))
+            };
             let counts = out.counts.entry(contract.signature()).or_default();
-            counts.0 += 1;
+            counts.calls += 1;
+            if allowed {
+                counts.allowed += 1;
+            } else {
+                counts.forbidden += 1;
+            }
             // Replay with psql variables standing for ids made earlier in the sequence.
             let mut replay_call = format!(
                 "{}({})",
@@ -253,7 +291,7 @@ impl Environment<'_> {
             }
             let mut gset = None;
             if let Outcome::Returned(result) = &outcome {
-                counts.1 += 1;
+                counts.successes += 1;
                 let row = match result {
                     Value::Array(rows) if rows.len() == 1 => Some(rows[0].clone()),
                     Value::String(_) => Some(serde_json::json!({ "v": result })),
@@ -301,18 +339,24 @@ impl Environment<'_> {
                 .map_err(|e| {
                     Error::Internal(format!("the RPC contract of {}: {e}", contract.name))
                 })?;
+            let kind = caller_kind(&state, &resolved);
             for v in violations {
-                out.findings.push(
-                    Finding::new(v.check, function.qualified(), "EXECUTE")
-                        .actor(&resolved.actor)
-                        .message(format!(
-                            "{} (call {} of {})",
-                            v.message,
-                            n + 1,
-                            sequence.len()
-                        ))
-                        .reproduction(self.script(&seeded.sql, &replay)),
-                );
+                let finding = Finding::new(v.check, function.qualified(), "EXECUTE")
+                    .actor(&resolved.actor)
+                    .actor_kind(&kind)
+                    .message(format!(
+                        "{} (call {} of {})",
+                        v.message,
+                        n + 1,
+                        sequence.len()
+                    ))
+                    .reproduction(self.script(&seeded.sql, &replay));
+                out.findings.push(crate::checks::cause::returned(
+                    finding,
+                    self.catalog,
+                    function,
+                    v.returned.as_slice(),
+                ));
             }
             state = after;
         }
@@ -360,6 +404,47 @@ impl Environment<'_> {
              ROLLBACK;\n",
             self.flavor
         )
+    }
+}
+
+/// The caller's kind for a finding: their standing in the organization the call is
+/// about (named by an argument: the organization itself, or a unit, file or
+/// invitation of it), as the state before the call had it.
+fn caller_kind(state: &State, call: &calls::Resolved) -> String {
+    let Actor::User(user) = &call.actor else {
+        return crate::checks::isolation::actor_kind(&call.actor);
+    };
+    let user = user.to_string();
+    // Soft-deleted rows count: a caller reading a removed unit is still that
+    // organization's member or outsider.
+    let org_of = |table: &str, key: &str| {
+        state
+            .row(table, key)
+            .and_then(|r| r.get("organization_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let org = call.args.values().filter_map(|v| v.as_str()).find_map(|v| {
+        if state.row("core.organizations", v).is_some() {
+            Some(v.to_string())
+        } else {
+            org_of("core.units", v)
+                .or_else(|| org_of("core.organization_files", v))
+                .or_else(|| org_of("core.invitations", v))
+        }
+    });
+    match org {
+        None => "user".into(),
+        Some(org) if state.is_super_admin(&user, &org) => "super admin".into(),
+        Some(org) if state.is_member(&user, &org) => "member".into(),
+        Some(org)
+            if state
+                .row("core.memberships", &format!("{user}|{org}"))
+                .is_some() =>
+        {
+            "removed member".into()
+        }
+        Some(_) => "outsider".into(),
     }
 }
 

@@ -52,11 +52,25 @@ fn reach(rows: usize, total: usize) -> Reach {
     }
 }
 
+/// How often a path was exercised: probes (or rows of a set-based probe) the rules
+/// allowed, and ones they refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Exercise {
+    pub(crate) allowed: u64,
+    pub(crate) refused: u64,
+}
+
+/// (table, operation, kind of actor) → how it was exercised. Users are kinds by their
+/// standing in each row's organization, so "a member updating" and "an outsider
+/// updating" are separate paths.
+pub(crate) type Exercised = std::collections::BTreeMap<(String, String, String), Exercise>;
+
 /// The result of judging a case's probes.
 #[derive(Debug, Default)]
 pub(crate) struct Verdict {
     pub(crate) findings: Vec<Finding>,
     pub(crate) observations: Vec<Observation>,
+    pub(crate) exercised: Exercised,
     /// Per-row probes to run because a set-based statement failed as a whole.
     pub(crate) follow_ups: Vec<Step>,
 }
@@ -171,7 +185,59 @@ impl Judge<'_> {
         for (step, outcome) in steps.iter().zip(outcomes) {
             self.judge_step(step, outcome, &mut verdict);
         }
+        verdict.findings = std::mem::take(&mut verdict.findings)
+            .into_iter()
+            .map(|f| {
+                if f.cause.is_some() {
+                    f
+                } else {
+                    crate::checks::cause::table_policies(f, self.catalog)
+                }
+            })
+            .collect();
         verdict
+    }
+
+    fn exercise(
+        &self,
+        verdict: &mut Verdict,
+        table: &str,
+        operation: &str,
+        actor: &Actor,
+        org: Option<&String>,
+        allowed: bool,
+    ) {
+        let cell = verdict
+            .exercised
+            .entry((
+                table.to_string(),
+                operation.to_string(),
+                self.kind(actor, org),
+            ))
+            .or_default();
+        if allowed {
+            cell.allowed += 1;
+        } else {
+            cell.refused += 1;
+        }
+    }
+
+    /// The kind of `actor` for a finding about rows of `organizations`: a user's
+    /// closest relation to any of them (`user` when no organization is concerned).
+    fn kind<'o>(
+        &self,
+        actor: &Actor,
+        organizations: impl IntoIterator<Item = &'o String>,
+    ) -> String {
+        let Actor::User(id) = actor else {
+            return actor_kind(actor);
+        };
+        let user = id.to_string();
+        organizations
+            .into_iter()
+            .map(|o| self.oracle.standing(&user, o))
+            .max()
+            .map_or_else(|| "user".to_string(), |r| r.to_string())
     }
 
     fn judge_step(&self, step: &Step, outcome: &Outcome, verdict: &mut Verdict) {
@@ -342,6 +408,12 @@ impl Judge<'_> {
             Finding::new(check, &step.table, step.probe.operation())
                 .severity(Severity::Low)
                 .actor(actor)
+                .actor_kind(self.kind(actor, organization.iter()))
+                .cause(
+                    format!("key:{}:{constraint}", step.table),
+                    format!("{constraint} on {} answers across tenants", step.table),
+                    format!("In {}: {remedy}.", step.table),
+                )
                 .message(format!(
                     "{actor} can tell that a row they may not read exists ({table} {key}, \
                      {whose}): {write} the rules allow, with {values} taken from that row, \
@@ -432,6 +504,18 @@ impl Judge<'_> {
         }
         if unchecked {
             return;
+        }
+        for row in &rows {
+            let key = row_key(row, &table.key);
+            let org = self.org_of(&table.table, &key);
+            self.exercise(
+                verdict,
+                &table.table,
+                step.probe.operation(),
+                actor,
+                org.as_ref(),
+                expected.contains(&key),
+            );
         }
         let observed: BTreeSet<String> = outcome.keys().into_iter().collect();
         verdict.observations.push(Observation {
@@ -546,6 +630,7 @@ impl Judge<'_> {
             verdict.findings.push(
                 Finding::new(check, &table.table, step.probe.operation())
                     .actor(actor)
+                    .actor_kind(self.kind(actor, &orgs))
                     .message(message)
                     .reproduction(self.reproduction(actor, &step.sql, &note)),
             );
@@ -572,12 +657,17 @@ impl Judge<'_> {
             ),
             None => "they were not reached".to_string(),
         };
+        let orgs: BTreeSet<String> = missing
+            .iter()
+            .filter_map(|k| self.org_of(&table.table, k))
+            .collect();
         Finding::new(
             CheckId::OverRestriction,
             &table.table,
             step.probe.operation(),
         )
         .actor(actor)
+        .actor_kind(self.kind(actor, &orgs))
         .message(format!(
             "{actor} should reach {} row(s) of {} by {} under the rules, but {how}: {}",
             missing.len(),
@@ -635,6 +725,16 @@ impl Judge<'_> {
         verdict: &mut Verdict,
     ) {
         let wrote = outcome.wrote();
+        if expect != Expect::Unchecked {
+            self.exercise(
+                verdict,
+                &table.table,
+                step.probe.operation(),
+                actor,
+                org.as_ref(),
+                expect == Expect::Allowed,
+            );
+        }
         match expect {
             Expect::Denied if wrote => {
                 let check = self.violation(actor, table, &step.probe, org.as_deref(), true);
@@ -665,6 +765,7 @@ impl Judge<'_> {
                 verdict.findings.push(
                     Finding::new(check, &table.table, step.probe.operation())
                         .actor(actor)
+                        .actor_kind(self.kind(actor, org.iter()))
                         .message(message)
                         .reproduction(self.reproduction(
                             actor,
@@ -685,6 +786,7 @@ impl Judge<'_> {
                         step.probe.operation(),
                     )
                     .actor(actor)
+                    .actor_kind(self.kind(actor, org.iter()))
                     .message(format!(
                         "{actor} may run `{}` on {} under the rules, but {how}",
                         abbreviate(&step.sql),

@@ -14,7 +14,7 @@ pub(crate) mod property;
 
 use sqlx::PgConnection;
 
-pub(crate) use judge::{actor_kind, Observation, Reach};
+pub(crate) use judge::{actor_kind, Exercised, Observation, Reach};
 pub use plan::Families;
 
 use crate::access::oracle::Oracle;
@@ -43,10 +43,44 @@ pub(crate) struct Environment<'a> {
 pub(crate) struct CaseResult {
     pub(crate) findings: Vec<Finding>,
     pub(crate) observations: Vec<Observation>,
+    pub(crate) exercised: Exercised,
     pub(crate) probes: usize,
     pub(crate) rows: usize,
     /// Rows the database refused to seed, as "table: message" (other installations).
     pub(crate) seed_notes: Vec<String>,
+}
+
+/// Which probes a case runs: all of them while exploring; while shrinking toward one
+/// finding, only those that can show its signature (the probes of its table, or the
+/// RPC sweep for a function), so a shrinking step costs a fraction of a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Focus {
+    Everything,
+    Table(String),
+    Rpc,
+}
+
+impl Focus {
+    pub(crate) fn of(finding: &Finding, model: &AccessModel) -> Focus {
+        if finding.operation != "EXECUTE" && model.table(&finding.object).is_some() {
+            Focus::Table(finding.object.clone())
+        } else {
+            Focus::Rpc
+        }
+    }
+
+    fn rpc(&self) -> bool {
+        matches!(self, Focus::Everything | Focus::Rpc)
+    }
+}
+
+/// Adds `more` to `into`.
+pub(crate) fn merge_exercised(into: &mut Exercised, more: Exercised) {
+    for (k, e) in more {
+        let cell = into.entry(k).or_default();
+        cell.allowed += e.allowed;
+        cell.refused += e.refused;
+    }
 }
 
 /// The actors of a world: the fixed ones, then every user.
@@ -62,12 +96,13 @@ impl Environment<'_> {
         &self,
         conn: &mut PgConnection,
         world: &World,
+        focus: &Focus,
     ) -> Result<CaseResult, Error> {
         sqlx::raw_sql("BEGIN")
             .execute(&mut *conn)
             .await
             .map_err(|e| Error::database("begin a case", e))?;
-        let result = self.case_in_transaction(conn, world).await;
+        let result = self.case_in_transaction(conn, world, focus).await;
         let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
         let result = result?;
         rollback.map_err(|e| Error::database("roll back a case", e))?;
@@ -78,6 +113,7 @@ impl Environment<'_> {
         &self,
         conn: &mut PgConnection,
         world: &World,
+        focus: &Focus,
     ) -> Result<CaseResult, Error> {
         let phase = std::time::Instant::now();
         let Seeded {
@@ -92,14 +128,21 @@ impl Environment<'_> {
             .iter()
             .map(|a| self.catalog.roles_of(self.flavor.role(a)))
             .collect();
-        let steps = PlanContext {
+        let mut steps = PlanContext {
             catalog: self.catalog,
             oracle: &oracle,
             actors: &actors,
             actor_roles: &actor_roles,
             families: self.families,
+            only: match focus {
+                Focus::Table(t) => Some(t),
+                _ => None,
+            },
         }
         .steps();
+        if *focus == Focus::Rpc {
+            steps.clear();
+        }
         let judge = Judge {
             flavor: self.flavor,
             catalog: self.catalog,
@@ -109,7 +152,11 @@ impl Environment<'_> {
             families: self.families,
         };
         let phase = std::time::Instant::now();
-        let outcomes = self.run_steps(conn, &actors, &steps).await?;
+        let outcomes = if steps.is_empty() {
+            Vec::new()
+        } else {
+            self.run_steps(conn, &actors, &steps).await?
+        };
         tracing::debug!(elapsed = ?phase.elapsed(), probes = steps.len(), "probed");
         let phase = std::time::Instant::now();
         let mut verdict = judge.judge(&steps, &outcomes);
@@ -120,9 +167,10 @@ impl Environment<'_> {
             let outcomes = self.run_steps(conn, &actors, &follow_ups).await?;
             let more = judge.judge(&follow_ups, &outcomes);
             verdict.findings.extend(more.findings);
+            merge_exercised(&mut verdict.exercised, more.exercised);
             probes += follow_ups.len();
         }
-        if self.families.rpc {
+        if self.families.rpc && focus.rpc() {
             let (findings, calls) = self.rpc_sweep(conn, &oracle, &seed_sql).await?;
             verdict.findings.extend(findings);
             probes += calls;
@@ -130,6 +178,7 @@ impl Environment<'_> {
         Ok(CaseResult {
             findings: verdict.findings,
             observations: verdict.observations,
+            exercised: verdict.exercised,
             probes,
             rows: truth.row_count(),
             seed_notes,
@@ -214,21 +263,34 @@ impl Environment<'_> {
         let mut findings = Vec::new();
         for ((a, function, sql), outcome) in planned.iter().zip(&outcomes) {
             let caller = &callers[*a];
-            for (check, severity, message) in judge.judge(caller, function, sql, outcome) {
-                findings.push(
-                    Finding::new(check, function.qualified(), "EXECUTE")
-                        .actor(caller)
-                        .severity(severity)
-                        .message(message)
-                        .reproduction(crate::checks::reproduction(
-                            self.flavor,
-                            seed_sql,
-                            &caller.to_string(),
-                            &self.flavor.become_sql(caller),
-                            sql,
-                            "The call whose result or effect breaks the rules.",
-                        )),
-                );
+            // The sweep's callers, as kinds: anonymous, the target's super admin, an
+            // outsider.
+            let kind = match a {
+                0 => "anonymous",
+                1 => "super admin",
+                _ => "outsider",
+            };
+            for (check, severity, message, returned) in judge.judge(caller, function, sql, outcome)
+            {
+                let finding = Finding::new(check, function.qualified(), "EXECUTE")
+                    .actor(caller)
+                    .actor_kind(kind)
+                    .severity(severity)
+                    .message(message)
+                    .reproduction(crate::checks::reproduction(
+                        self.flavor,
+                        seed_sql,
+                        &caller.to_string(),
+                        &self.flavor.become_sql(caller),
+                        sql,
+                        "The call whose result or effect breaks the rules.",
+                    ));
+                findings.push(crate::checks::cause::returned(
+                    finding,
+                    self.catalog,
+                    function,
+                    &returned,
+                ));
             }
         }
         Ok((findings, planned.len()))

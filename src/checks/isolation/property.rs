@@ -1,31 +1,23 @@
-//! The isolation property, driven by proptest across parallel workers.
+//! The isolation property, explored across parallel workers.
 //!
-//! Each worker is a thread with its own runtime, connection and cloned database, and
-//! its own proptest runner seeded from the run's seed, so `--seed` reproduces a run.
-//! A case fails when it has findings; proptest then shrinks the world, re-running the
-//! case each time, and the last failing world (the minimal one) is what the report
-//! shows. While shrinking, a world counts as failing only if it still shows the most
-//! severe defect of the first failure (same check, same object): otherwise a defect
-//! that needs a richer world (a plain member escalating) would shrink away into a
-//! lesser one that a smaller world also has. When one worker fails the others stop
-//! taking new cases.
+//! Each worker is a thread with its own runtime, connection and cloned database; the
+//! workers share one [`Explorer`], which hands out cases (each generated from its
+//! own seed, so `--seed` reproduces a run whatever the number of workers), collects
+//! every distinct defect and has the worker that met a defect first shrink it. While
+//! shrinking, a candidate world runs only the probes of the finding's table (or only
+//! the RPC sweep, for a function), which is all that can show that signature.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
-
-use super::{Environment, Families, Observation, Reach};
+use super::{merge_exercised, Environment, Exercised, Families, Focus, Observation, Reach};
 use crate::access::AccessModel;
 use crate::catalog::Catalog;
+use crate::checks::explore::{Budget, Discovery, Explorer, Pass, ShrinkBudget};
 use crate::error::Error;
-use crate::finding::{CheckId, Finding};
 use crate::flavor::Flavor;
 use crate::install::Database;
 use crate::progress::{Progress, ProgressHook};
@@ -41,18 +33,15 @@ pub(crate) struct PropertyConfig {
     pub(crate) seed: u64,
     pub(crate) families: Families,
     pub(crate) bounds: Bounds,
-    /// Where proptest keeps failing worlds to replay first (cargo-test use).
+    /// Where failing worlds are kept to replay first (cargo-test use).
     pub(crate) persistence: Option<PathBuf>,
-    pub(crate) max_shrink_time: Duration,
+    pub(crate) fail_fast: bool,
+    pub(crate) shrink: ShrinkBudget,
     pub(crate) progress: ProgressHook,
 }
 
-/// A minimal failing world and what it showed.
-#[derive(Debug, Clone)]
-pub(crate) struct Counterexample {
-    pub(crate) world: World,
-    pub(crate) findings: Vec<Finding>,
-}
+/// The stream of the isolation property's cases (see `explore`).
+const STREAM: u64 = 1;
 
 /// One cell of the access matrix, aggregated over cases.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -117,25 +106,11 @@ pub(crate) struct PropertyOutcome {
     pub(crate) probes: u64,
     pub(crate) rows: u64,
     pub(crate) matrix: Matrix,
-    pub(crate) counterexample: Option<Counterexample>,
+    pub(crate) exercised: Exercised,
+    /// Every distinct defect, each with its own smallest world.
+    pub(crate) discoveries: Vec<Discovery<World>>,
+    pub(crate) shrink_spent: Duration,
     pub(crate) seed_notes: BTreeSet<String>,
-}
-
-struct Shared {
-    /// Cases planned over all workers, for progress.
-    total: u64,
-    stop: AtomicBool,
-    cases: AtomicU64,
-    probes: AtomicU64,
-    rows: AtomicU64,
-}
-
-pub(crate) fn worker_rng(seed: u64, worker: usize) -> TestRng {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    bytes[8..16].copy_from_slice(&(worker as u64).to_le_bytes());
-    bytes[16..24].copy_from_slice(b"smta-vfy");
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
 /// Runs the property on one worker per database.
@@ -146,220 +121,128 @@ pub(crate) fn run(
     databases: Vec<Database>,
     config: &PropertyConfig,
 ) -> Result<PropertyOutcome, Error> {
-    let shared = Arc::new(Shared {
-        total: u64::from(config.cases),
-        stop: AtomicBool::new(false),
-        cases: AtomicU64::new(0),
-        probes: AtomicU64::new(0),
-        rows: AtomicU64::new(0),
+    let explorer = Explorer::new(Budget {
+        cases: config.cases,
+        seed: config.seed,
+        stream: STREAM,
+        fail_fast: config.fail_fast,
+        shrink: config.shrink,
+        persistence: config.persistence.clone(),
     });
-    let workers = databases.len().max(1);
     let mut bounds = config.bounds;
     bounds.generic_tables = generic_tables(&model).len();
-    let handles: Vec<_> = databases
-        .into_iter()
-        .enumerate()
-        .map(|(i, database)| {
-            let (catalog, model, shared) = (
-                Arc::clone(&catalog),
-                Arc::clone(&model),
-                Arc::clone(&shared),
-            );
-            let mut config = config.clone();
-            config.bounds = bounds;
-            config.cases = config.cases / workers as u32
-                + u32::from((i as u32) < config.cases % workers as u32);
-            std::thread::Builder::new()
-                .name(format!("isolation-{i}"))
-                .spawn(move || worker(i, flavor, &catalog, &model, database, &config, &shared))
-                .expect("a worker thread")
-        })
-        .collect();
+    let (probes, rows) = (AtomicU64::new(0), AtomicU64::new(0));
+    let results: Vec<Result<WorkerOutcome, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = databases
+            .into_iter()
+            .enumerate()
+            .map(|(i, database)| {
+                let worker = Worker {
+                    flavor,
+                    catalog: &catalog,
+                    model: &model,
+                    config,
+                    explorer: &explorer,
+                    probes: &probes,
+                    rows: &rows,
+                };
+                std::thread::Builder::new()
+                    .name(format!("isolation-{i}"))
+                    .spawn_scoped(scope, move || worker.run(database, &worlds(bounds)))
+                    .expect("a worker thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("workers do not panic"))
+            .collect()
+    });
     let mut outcome = PropertyOutcome::default();
-    let mut first_error = None;
-    for handle in handles {
-        match handle.join().expect("workers do not panic") {
-            Ok(w) => {
-                for (k, cell) in w.matrix {
-                    let target = outcome.matrix.entry(k).or_default();
-                    for (r, n) in cell.expected {
-                        *target.expected.entry(r).or_default() += n;
-                    }
-                    for (r, n) in cell.observed {
-                        *target.observed.entry(r).or_default() += n;
-                    }
-                    target.mismatches += cell.mismatches;
-                }
-                outcome.seed_notes.extend(w.seed_notes);
-                if outcome.counterexample.is_none() {
-                    outcome.counterexample = w.counterexample;
-                }
+    for result in results {
+        let w = result?;
+        for (k, cell) in w.matrix {
+            let target = outcome.matrix.entry(k).or_default();
+            for (r, n) in cell.expected {
+                *target.expected.entry(r).or_default() += n;
             }
-            Err(e) => first_error = first_error.or(Some(e)),
+            for (r, n) in cell.observed {
+                *target.observed.entry(r).or_default() += n;
+            }
+            target.mismatches += cell.mismatches;
         }
+        outcome.seed_notes.extend(w.seed_notes);
+        merge_exercised(&mut outcome.exercised, w.exercised);
     }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    outcome.cases = shared.cases.load(Ordering::Relaxed);
-    outcome.probes = shared.probes.load(Ordering::Relaxed);
-    outcome.rows = shared.rows.load(Ordering::Relaxed);
+    outcome.cases = explorer.cases_done();
+    outcome.probes = probes.load(Ordering::Relaxed);
+    outcome.rows = rows.load(Ordering::Relaxed);
+    (outcome.discoveries, outcome.shrink_spent) = explorer.finish();
     Ok(outcome)
 }
 
+/// What one worker observed while exploring (shrinking candidates not counted).
 #[derive(Default)]
-struct WorkerState {
-    matrix: Matrix,
-    seed_notes: BTreeSet<String>,
-    last_failure: Option<Counterexample>,
-    error: Option<Error>,
-    failed_once: bool,
-    /// The defect shrinking keeps: check and object of the first failure's most
-    /// severe finding.
-    target: Option<(CheckId, String)>,
-}
-
-/// Check and object of the most severe finding (the first one among equals).
-pub(crate) fn worst(findings: &[Finding]) -> Option<(CheckId, String)> {
-    let mut worst: Option<&Finding> = None;
-    for f in findings {
-        if worst.is_none_or(|w| f.severity > w.severity) {
-            worst = Some(f);
-        }
-    }
-    worst.map(|f| (f.check, f.object.clone()))
-}
-
-/// Whether `findings` show the defect being shrunk (any finding before there is one).
-pub(crate) fn shows(findings: &[Finding], target: Option<&(CheckId, String)>) -> bool {
-    match target {
-        None => !findings.is_empty(),
-        Some((check, object)) => findings
-            .iter()
-            .any(|f| f.check == *check && f.object == *object),
-    }
-}
-
 struct WorkerOutcome {
     matrix: Matrix,
+    exercised: Exercised,
     seed_notes: BTreeSet<String>,
-    counterexample: Option<Counterexample>,
 }
 
-fn worker(
-    index: usize,
+struct Worker<'a> {
     flavor: Flavor,
-    catalog: &Catalog,
-    model: &AccessModel,
-    database: Database,
-    config: &PropertyConfig,
-    shared: &Shared,
-) -> Result<WorkerOutcome, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("a worker runtime: {e}")))?;
-    let conn = RefCell::new(runtime.block_on(database.connect())?);
-    let env = Environment {
-        flavor,
-        catalog,
-        model,
-        families: config.families,
-    };
-    let state = RefCell::new(WorkerState::default());
-    let proptest_config = Config {
-        cases: config.cases,
-        failure_persistence: config
-            .persistence
-            .as_ref()
-            .map(|p| Box::new(FileFailurePersistence::Direct(leak(p))) as Box<_>),
-        max_shrink_time: config.max_shrink_time.as_millis() as u32,
-        max_shrink_iters: 512,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new_with_rng(proptest_config, worker_rng(config.seed, index));
-    let result = runner.run(&worlds(config.bounds), |world| {
-        let mut state = state.borrow_mut();
-        if state.error.is_some() {
-            return Err(TestCaseError::fail("the run failed"));
-        }
-        if shared.stop.load(Ordering::Relaxed) && !state.failed_once {
-            return Ok(());
-        }
-        let case = runtime.block_on(env.run_case(&mut conn.borrow_mut(), &world));
-        match case {
-            Err(e) => {
-                state.error = Some(e);
-                shared.stop.store(true, Ordering::Relaxed);
-                Err(TestCaseError::fail("the run failed"))
-            }
-            Ok(case) => {
-                if !state.failed_once {
-                    let done = shared.cases.fetch_add(1, Ordering::Relaxed) + 1;
-                    config.progress.emit(Progress::Cases {
-                        done,
-                        total: shared.total,
-                    });
-                    shared
-                        .probes
-                        .fetch_add(case.probes as u64, Ordering::Relaxed);
-                    shared.rows.fetch_add(case.rows as u64, Ordering::Relaxed);
-                    record(&mut state.matrix, &case.observations);
-                    state.seed_notes.extend(case.seed_notes);
-                }
-                if !shows(&case.findings, state.target.as_ref()) {
-                    Ok(())
-                } else {
-                    if state.target.is_none() {
-                        state.target = worst(&case.findings);
-                    }
-                    state.failed_once = true;
-                    shared.stop.store(true, Ordering::Relaxed);
-                    let summary = format!(
-                        "{} finding(s), first: {}",
-                        case.findings.len(),
-                        case.findings[0].message
-                    );
-                    state.last_failure = Some(Counterexample {
-                        world,
-                        findings: case.findings,
-                    });
-                    Err(TestCaseError::fail(summary))
-                }
-            }
-        }
-    });
-    let mut state = state.into_inner();
-    if let Some(e) = state.error.take() {
-        return Err(e);
-    }
-    let counterexample = match result {
-        Ok(()) => None,
-        Err(TestError::Fail(_, minimal)) => {
-            // The last failing run is the minimal world's in practice; re-run it to be
-            // sure the findings belong to the world we report.
-            let case = runtime.block_on(env.run_case(&mut conn.borrow_mut(), &minimal))?;
-            if !shows(&case.findings, state.target.as_ref()) {
-                state.last_failure
-            } else {
-                Some(Counterexample {
-                    world: minimal,
-                    findings: case.findings,
-                })
-            }
-        }
-        Err(TestError::Abort(reason)) => {
-            return Err(Error::Internal(format!("proptest aborted: {reason}")))
-        }
-    };
-    Ok(WorkerOutcome {
-        matrix: state.matrix,
-        seed_notes: state.seed_notes,
-        counterexample,
-    })
+    catalog: &'a Catalog,
+    model: &'a AccessModel,
+    config: &'a PropertyConfig,
+    explorer: &'a Explorer<World>,
+    probes: &'a AtomicU64,
+    rows: &'a AtomicU64,
 }
 
-/// proptest's direct persistence wants a `&'static str`; a run has one path.
-fn leak(path: &std::path::Path) -> &'static str {
-    Box::leak(path.display().to_string().into_boxed_str())
+impl Worker<'_> {
+    fn run(
+        self,
+        database: Database,
+        strategy: &impl proptest::strategy::Strategy<Value = World>,
+    ) -> Result<WorkerOutcome, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("a worker runtime: {e}")))?;
+        let mut conn = match runtime.block_on(database.connect()) {
+            Ok(c) => c,
+            Err(e) => {
+                self.explorer.abort();
+                return Err(e);
+            }
+        };
+        let env = Environment {
+            flavor: self.flavor,
+            catalog: self.catalog,
+            model: self.model,
+            families: self.config.families,
+        };
+        let total = u64::from(self.config.cases);
+        let mut observed = WorkerOutcome::default();
+        self.explorer.work(strategy, |world, pass| {
+            let focus = match pass {
+                Pass::Explore => Focus::Everything,
+                Pass::Shrink(finding) => Focus::of(finding, self.model),
+            };
+            let case = runtime.block_on(env.run_case(&mut conn, world, &focus))?;
+            if let Pass::Explore = pass {
+                let done = self.explorer.cases_done() + 1;
+                self.config.progress.emit(Progress::Cases {
+                    done: done.min(total),
+                    total,
+                });
+                self.probes.fetch_add(case.probes as u64, Ordering::Relaxed);
+                self.rows.fetch_add(case.rows as u64, Ordering::Relaxed);
+                record(&mut observed.matrix, &case.observations);
+                merge_exercised(&mut observed.exercised, case.exercised);
+                observed.seed_notes.extend(case.seed_notes);
+            }
+            Ok(case.findings)
+        })?;
+        Ok(observed)
+    }
 }

@@ -58,6 +58,9 @@ pub(crate) struct PlanContext<'a> {
     /// Per actor, the roles whose privileges it holds.
     pub(crate) actor_roles: &'a [Vec<String>],
     pub(crate) families: Families,
+    /// Probe only this table (shrinking toward a finding about it); `None`: every
+    /// table.
+    pub(crate) only: Option<&'a str>,
 }
 
 /// A key no seeded row has: `99990000-0000-4000-8000-…`.
@@ -115,7 +118,7 @@ impl PlanContext<'_> {
             if self.families.reads {
                 self.read_all(a, &mut steps);
             }
-            for table in self.oracle.model.tables.values() {
+            for table in self.tables() {
                 let Some(relation) = self.catalog.relation(&table.table) else {
                     continue;
                 };
@@ -147,13 +150,19 @@ impl PlanContext<'_> {
 }
 
 impl PlanContext<'_> {
-    /// One statement reading every table the actor can reach.
-    fn read_all(&self, actor: usize, steps: &mut Vec<Step>) {
-        let tables: Vec<&TableModel> = self
-            .oracle
+    /// The tables probed: every modelled one, or the one a shrinking step is about.
+    fn tables(&self) -> impl Iterator<Item = &TableModel> {
+        self.oracle
             .model
             .tables
             .values()
+            .filter(|t| self.only.is_none_or(|only| only == t.table))
+    }
+
+    /// One statement reading every table the actor can reach.
+    fn read_all(&self, actor: usize, steps: &mut Vec<Step>) {
+        let tables: Vec<&TableModel> = self
+            .tables()
             .filter(|t| {
                 self.catalog
                     .relation(&t.table)
