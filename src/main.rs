@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::display::Display;
+use cli::output::{say, Stdout};
 use cli::{exit, Cli, Command};
 use smta_verify::{SqlSource, Verifier};
 
@@ -35,9 +36,10 @@ async fn run(cli: Cli) -> i32 {
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
-                    println!("-- ==== {} ====", source.name);
-                    println!("{}", source.sql.trim_end());
-                    println!();
+                    let text = format!("-- ==== {} ====\n{}\n\n", source.name, source.sql.trim_end());
+                    if let Stdout::Closed = cli::output::stdout(&text) {
+                        break;
+                    }
                 }
                 exit::CLEAN
             }
@@ -53,8 +55,14 @@ async fn run(cli: Cli) -> i32 {
                 // Dropping the half-started sandbox tears down what exists of it.
                 _ = termination.wait() => return interrupted(),
             };
-            println!("{}", sandbox.connection_string());
-            eprintln!(
+            if let Stdout::Closed =
+                cli::output::stdout(&format!("{}\n", sandbox.connection_string()))
+            {
+                // Nobody can read the connection string: nothing to serve.
+                sandbox.stop().await;
+                return exit::CLEAN;
+            }
+            say!(
                 "serving the {} reference schema on {}; Ctrl-C stops it",
                 args.flavor,
                 sandbox.describe()
@@ -72,13 +80,14 @@ async fn check(args: cli::CheckArgs, termination: &mut Termination) -> i32 {
     let seed = args
         .seed
         .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
-    eprintln!("smta-verify: seed {seed} (--seed {seed} repeats this run)");
+    say!("smta-verify: seed {seed} (--seed {seed} repeats this run)");
     let display = Display::new();
     let verifier = display.attach(
         args.server
             .configure(args.source.verifier())
             .cases(args.cases)
             .rpc_sequences(args.rpc_sequences)
+            .fail_fast(args.fail_fast)
             .seed(seed),
     );
     let outcome = tokio::select! {
@@ -92,15 +101,15 @@ async fn check(args: cli::CheckArgs, termination: &mut Termination) -> i32 {
         Some(Err(e)) => return fail(&e),
         None => return interrupted(),
     };
-    eprint!("{}", report.text_summary());
+    cli::output::stderr(&report.text_summary());
     match report.write(&args.out, &args.format) {
         Ok(paths) => {
             for p in paths {
-                eprintln!("wrote {}", p.display());
+                say!("wrote {}", p.display());
             }
         }
         Err(e) => {
-            eprintln!(
+            say!(
                 "error: could not write the reports to {}: {e}",
                 args.out.display()
             );
@@ -129,16 +138,16 @@ async fn snapshot(args: cli::SnapshotArgs, termination: &mut Termination) -> i32
     };
     match &args.out {
         None => {
-            print!("{yaml}");
+            let _ = cli::output::stdout(&yaml);
             exit::CLEAN
         }
         Some(path) => match std::fs::write(path, yaml) {
             Ok(()) => {
-                eprintln!("wrote {}", path.display());
+                say!("wrote {}", path.display());
                 exit::CLEAN
             }
             Err(e) => {
-                eprintln!(
+                say!(
                     "error: could not write the snapshot to {}: {e}; check that its \
                      directory exists and is writable",
                     path.display()
@@ -176,15 +185,15 @@ impl Termination {
 }
 
 fn interrupted() -> i32 {
-    eprintln!("error: interrupted; the run was stopped and what it had created was removed");
+    say!("error: interrupted; the run was stopped and what it had created was removed");
     exit::ERROR
 }
 
 fn fail(error: &dyn std::error::Error) -> i32 {
-    eprintln!("error: {error}");
+    say!("error: {error}");
     let mut source = error.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        say!("  caused by: {cause}");
         source = cause.source();
     }
     exit::ERROR

@@ -152,9 +152,11 @@ impl Verifier {
         self
     }
 
-    /// Property cases (generated worlds). Default: [`DEFAULT_CASES`].
+    /// Property cases (generated worlds). Default: [`DEFAULT_CASES`]. Zero runs no
+    /// property case (the report says so, and names every table path as a coverage
+    /// gap).
     pub fn cases(mut self, cases: u32) -> Self {
-        self.cases = cases.max(1);
+        self.cases = cases;
         self
     }
 
@@ -179,9 +181,9 @@ impl Verifier {
     }
 
     /// Generated RPC call sequences (each up to 8 calls) the contract check runs.
-    /// Default: [`DEFAULT_RPC_SEQUENCES`].
+    /// Default: [`DEFAULT_RPC_SEQUENCES`]. Zero runs none (the report says so).
     pub fn rpc_sequences(mut self, sequences: u32) -> Self {
-        self.rpc_sequences = sequences.max(1);
+        self.rpc_sequences = sequences;
         self
     }
 
@@ -195,8 +197,8 @@ impl Verifier {
 
     /// How long shrinking may take: per distinct defect, and for the whole run. A
     /// defect whose budget runs out keeps the smallest example found by then (the
-    /// report says which). Default: 5 s per defect, 30 s per run; zero turns
-    /// shrinking off.
+    /// report says which). Default: 3 s per defect, 12 s per run (summed over the
+    /// workers); zero turns shrinking off.
     pub fn shrink_time(mut self, per_defect: Duration, per_run: Duration) -> Self {
         self.shrink.per_signature = per_defect;
         self.shrink.per_run = per_run;
@@ -255,7 +257,7 @@ impl Verifier {
         for _ in 0..self.workers {
             databases.push(template.clone_database(&server).await?);
         }
-        let contracts_database = if self.families.contracts {
+        let contracts_database = if self.families.contracts && self.rpc_sequences > 0 {
             Some(template.clone_database(&server).await?)
         } else {
             None
@@ -398,6 +400,19 @@ impl Verifier {
         notes.append(&mut defaulted);
         if let Some(c) = &contracts {
             notes.extend(c.notes.iter().cloned());
+        }
+        if self.cases == 0 {
+            notes.push(
+                "no property case ran (cases = 0): no generated world probed the tables, so \
+                 row-level isolation was not verified"
+                    .to_string(),
+            );
+        }
+        if self.families.contracts && self.rpc_sequences == 0 {
+            notes.push(
+                "no RPC call sequence ran (rpc sequences = 0): the RPC contracts were not checked"
+                    .to_string(),
+            );
         }
         if self.fail_fast && !findings.is_empty() {
             notes.push(

@@ -4,8 +4,10 @@
 //!
 //! The container tests need Docker and the registry-free image built by
 //! `ci/build-postgres-image.sh` (they run the script, which does nothing when the
-//! image exists). Without Docker they fail, loudly: CI provides it, so a missing
-//! engine is a broken environment, not a reason to pass.
+//! image exists). Plain `cargo test` needs only Rust and PostgreSQL, so they are
+//! `#[ignore]`d there — cargo counts them as ignored, not passed — and `.ci/run`
+//! runs them with `--include-ignored`, where a missing engine fails them loudly: a
+//! broken environment, never a reason to pass.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -162,6 +164,7 @@ enum Target {
 
 #[rstest]
 #[case::local(Target::Local)]
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[case::container(Target::Container)]
 #[case::url(Target::Url)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +429,7 @@ fn exists(id: &str) -> bool {
     !docker(&["ps", "-aq", "--filter", &format!("id={id}")]).is_empty()
 }
 
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_of_dead_runs_are_removed_at_the_next_start_and_no_others() {
     let image = postgres_image();
@@ -466,6 +470,7 @@ async fn containers_of_dead_runs_are_removed_at_the_next_start_and_no_others() {
     sandbox.stop().await;
 }
 
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[tokio::test]
 async fn a_missing_image_is_a_clear_error() {
     require_docker();
@@ -578,7 +583,9 @@ impl Remains {
 #[rstest]
 #[case::local_ctrl_c("local", Signal::SIGINT)]
 #[case::local_sigkill("local", Signal::SIGKILL)]
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[case::container_ctrl_c("container", Signal::SIGINT)]
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[case::container_sigkill("container", Signal::SIGKILL)]
 fn an_interrupted_serve_leaves_nothing_after_the_next_start(
     #[case] backend: &str,
@@ -622,6 +629,7 @@ fn an_interrupted_serve_leaves_nothing_after_the_next_start(
 /// `smta-verify check` interrupted mid-run: handled, exit 2, and the run's server (or
 /// its scratch databases on a URL server) gone by the time the process has exited.
 #[rstest]
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[case::container("container")]
 #[case::url("url")]
 fn an_interrupted_check_is_torn_down_before_it_exits(#[case] backend: &str) {
@@ -693,6 +701,7 @@ impl Drop for ImageCleanup {
 /// Like the official image, an image with /docker-entrypoint-initdb.d scripts first
 /// runs a temporary server (socket only) and prints "ready to accept connections"
 /// twice. Readiness must mean the real server: the run has to work on such an image.
+#[ignore = "needs Docker and the smta-verify/postgres:15 image: cargo test -- --include-ignored (.ci/run does)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_with_a_temporary_init_server_is_awaited_until_the_real_one_is_up() {
     let base = postgres_image();

@@ -47,7 +47,8 @@ pub(crate) struct Budget {
 pub(crate) struct ShrinkBudget {
     /// Time one signature may spend shrinking.
     pub(crate) per_signature: Duration,
-    /// Time all signatures of a run may spend shrinking together.
+    /// Time all signatures of a run may spend shrinking together, summed over the
+    /// workers (two workers shrinking at once spend it twice as fast).
     pub(crate) per_run: Duration,
     /// Candidate cases one signature may run.
     pub(crate) max_steps: u32,
@@ -56,8 +57,8 @@ pub(crate) struct ShrinkBudget {
 impl Default for ShrinkBudget {
     fn default() -> Self {
         ShrinkBudget {
-            per_signature: Duration::from_secs(5),
-            per_run: Duration::from_secs(30),
+            per_signature: Duration::from_secs(3),
+            per_run: Duration::from_secs(12),
             max_steps: 512,
         }
     }
@@ -160,7 +161,11 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
                 self.stop.store(true, Ordering::Relaxed);
             }
             self.failing.lock().expect("not poisoned").push(seed);
-            for target in self.claim(&value, findings) {
+            // The most severe defects first: they get the shrinking budget before it
+            // runs out.
+            let mut claimed = self.claim(&value, findings);
+            claimed.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            for target in claimed {
                 let discovery = self.shrink(strategy, seed, value.clone(), target, &mut run)?;
                 self.discoveries
                     .lock()
@@ -226,13 +231,21 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
         let mut steps = 0u32;
         let mut status = ShrinkStatus::Minimal;
         let mut tree = tree(strategy, seed)?;
-        let spent_before = Duration::from_millis(self.shrink_spent_ms.load(Ordering::Relaxed));
+        let mut charged = Duration::ZERO;
         if tree.simplify() {
             loop {
+                // Every step is charged to the run at once, so that workers shrinking
+                // side by side see each other's spending.
                 let elapsed = started.elapsed();
+                self.shrink_spent_ms.fetch_add(
+                    (elapsed - charged).as_millis() as u64,
+                    Ordering::Relaxed,
+                );
+                charged = Duration::from_millis(elapsed.as_millis() as u64);
+                let run_spent = Duration::from_millis(self.shrink_spent_ms.load(Ordering::Relaxed));
                 if steps >= budget.max_steps
                     || elapsed >= budget.per_signature
-                    || spent_before + elapsed >= budget.per_run
+                    || run_spent >= budget.per_run
                 {
                     status = ShrinkStatus::BudgetSpent;
                     break;
@@ -258,8 +271,10 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
             }
         }
         let elapsed = started.elapsed();
-        self.shrink_spent_ms
-            .fetch_add(elapsed.as_millis() as u64, Ordering::Relaxed);
+        self.shrink_spent_ms.fetch_add(
+            (elapsed.saturating_sub(charged)).as_millis() as u64,
+            Ordering::Relaxed,
+        );
         tracing::debug!(%signature, steps, ?elapsed, ?status, "shrunk");
         Ok(Discovery {
             finding: best.1,

@@ -5,6 +5,7 @@
 //! users and CLI users get the same checks and the same error messages.
 
 pub(crate) mod display;
+pub(crate) mod output;
 
 use std::path::PathBuf;
 
@@ -98,12 +99,31 @@ pub(crate) struct CheckArgs {
     pub(crate) source: SourceArgs,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
-    /// Number of generated worlds (property cases).
-    #[arg(long, default_value_t = smta_verify::DEFAULT_CASES)]
+    /// Number of generated worlds (property cases); 0 runs none.
+    #[arg(
+        long,
+        default_value_t = smta_verify::DEFAULT_CASES,
+        long_help = "Generated worlds (property cases). Every one runs, whatever the \
+                     earlier ones found, and every distinct defect is reported once with \
+                     its own smallest world. 0 runs no property case: only the catalog \
+                     checks, the fixture world and the RPC sequences; the report says so \
+                     and names every table path as a coverage gap."
+    )]
     pub(crate) cases: u32,
-    /// Generated RPC call sequences (up to 8 calls each) the contract check runs.
+    /// Generated RPC call sequences (up to 8 calls each) the contract check runs; 0
+    /// runs none.
     #[arg(long, value_name = "N", default_value_t = smta_verify::DEFAULT_RPC_SEQUENCES)]
     pub(crate) rpc_sequences: u32,
+    /// Stop generating at the first failing world or call sequence (unit-test use).
+    #[arg(
+        long,
+        long_help = "Stop generating worlds and call sequences at the first one that \
+                     fails, as a unit test does. Default: off — the whole budget runs and \
+                     every distinct defect is reported, which is what a review needs; with \
+                     --fail-fast the report shows only the first failing case's defects \
+                     and says so. Exit codes are the same."
+    )]
+    pub(crate) fail_fast: bool,
     /// Seed of the world generator; the same seed reproduces a run.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
