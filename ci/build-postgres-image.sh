@@ -81,7 +81,7 @@ PG_LIBDIR=/usr/lib/postgresql/$PG_MAJOR
 PG_SHAREDIR=/usr/share/postgresql/$PG_MAJOR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ENTRYPOINT_SRC=$HERE/postgres-image/docker-entrypoint.sh
-CACHE=${SMTA_PG_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/smta-verify/postgres-image}
+CACHE=${SMTA_PG_IMAGE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/smta-verify/postgres-image}
 
 # Callers capture stdout to learn the image name, so everything else -- our
 # messages and whatever apt, tar or docker print -- is pushed to stderr.

@@ -409,3 +409,46 @@ impl Schema {
             .map(|g| g.privilege.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// authenticated → app_user (INHERIT, SET) → app_admin (SET only, 16+), and a
+    /// NOINHERIT-style grant: privileges follow INHERIT, SET ROLE follows SET.
+    fn catalog() -> Catalog {
+        let grant = |role: &str, inherit: bool, set: bool| serde_json::json!({"role": role, "admin": false, "inherit": inherit, "set": set});
+        let role = |name: &str, memberships: Vec<serde_json::Value>| {
+            serde_json::json!({
+                "name": name, "superuser": false, "bypassrls": name == "app_admin",
+                "login": false, "inherit": true,
+                "member_of": memberships.iter().map(|m| m["role"].clone()).collect::<Vec<_>>(),
+                "memberships": memberships,
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "server_version": "17.2", "server_version_num": 170002, "session_user": "postgres",
+            "relations": [], "functions": [], "schemas": [], "extensions": [],
+            "extension_objects_in_public": [],
+            "roles": [
+                role("authenticated", vec![grant("app_user", true, true)]),
+                role("app_user", vec![grant("app_admin", false, true), grant("pg_maintain", true, false)]),
+                role("app_admin", vec![]),
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn privileges_follow_inherit_and_set_role_follows_set() {
+        let catalog = catalog();
+        assert_eq!(
+            catalog.roles_of("authenticated"),
+            ["authenticated", "app_user", "pg_maintain"]
+        );
+        assert_eq!(
+            catalog.settable_roles("authenticated"),
+            ["authenticated", "app_user", "app_admin"]
+        );
+    }
+}

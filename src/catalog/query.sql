@@ -64,7 +64,9 @@ SELECT jsonb_build_object(
                JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) END,
           'definition', pg_catalog.pg_get_constraintdef(k.oid)
         ) ORDER BY k.conname)
-        FROM pg_catalog.pg_constraint k WHERE k.conrelid = r.oid), '[]'::jsonb),
+        -- PostgreSQL 18 records NOT NULL as constraints too (contype n); columns
+        -- already say not_null, and leaving them out keeps every version alike.
+        FROM pg_catalog.pg_constraint k WHERE k.conrelid = r.oid AND k.contype <> 'n'), '[]'::jsonb),
       'unique_indexes', coalesce((SELECT jsonb_agg(jsonb_build_object(
           'name', ic.relname,
           'columns', (SELECT jsonb_agg(a.attname ORDER BY u.ord)
