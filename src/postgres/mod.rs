@@ -118,7 +118,8 @@ pub enum BackendError {
         "the image {image} is not present locally and could not be pulled: {reason}\n\
          hint: pull it where a registry is reachable (`docker pull {image}`), load it with \
          `docker load`, or name a local image with --image (see `docker images`; \
-         ci/build-postgres-image.sh builds smta-verify/postgres:15 without a registry)"
+         ci/build-postgres-image.sh --version 15|17|18 builds smta-verify/postgres:N without a \
+         registry)"
     )]
     ImageUnavailable { image: String, reason: String },
     #[error("the PostgreSQL container from {image} did not start: {reason}{}", log_suffix(.log))]
