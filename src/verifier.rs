@@ -140,6 +140,17 @@ impl Verifier {
         self
     }
 
+    /// The directory of the `initdb` and `postgres` the local backend runs, e.g.
+    /// `/usr/lib/postgresql/17/bin` to verify on PostgreSQL 17 without Docker (chosen
+    /// by `Auto` when set). Default: the `SMTA_VERIFY_PG_BIN` environment variable,
+    /// else the first installation found (`pg_config --bindir`, `PATH`,
+    /// `/usr/lib/postgresql/<newest>/bin`). A directory without both binaries is an
+    /// error, never a reason to look elsewhere.
+    pub fn pg_bin(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.server = self.server.pg_bin(dir);
+        self
+    }
+
     /// An existing server, `postgres://USER[:PASSWORD]@HOST[:PORT][/DATABASE]`, used
     /// by [`Backend::Url`] (and chosen by `Auto` when set). The harness creates its own
     /// `smta_verify_…` databases there (the role needs CREATEDB), drops each of them

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entrypoint of smta-verify/postgres:15 (built by ci/build-postgres-image.sh).
+# Entrypoint of smta-verify/postgres:15, :17 and :18 (built by ci/build-postgres-image.sh).
 #
 # It mimics the part of the official `postgres` image's entrypoint that our
 # tests rely on: same environment variables, same data directory, same

@@ -106,6 +106,8 @@ pub(crate) struct TableModel {
     pub(crate) immutable: Vec<String>,
     pub(crate) privileged: Vec<String>,
     pub(crate) audit: bool,
+    /// Application roles may hold MAINTAIN (PostgreSQL 17+) on it.
+    pub(crate) maintain: bool,
     /// Foreign-key columns whose referenced row must be live for this row to be.
     pub(crate) live_via: Vec<String>,
     /// Single-column foreign keys: column → (referenced table, referenced column).
@@ -436,6 +438,7 @@ impl Resolver<'_> {
             immutable: rules.immutable.clone(),
             privileged: rules.privileged.clone(),
             audit: rules.audit,
+            maintain: rules.maintain,
             live_via: rules.live_via.clone(),
             references: references(relation),
             origin: RuleOrigin::Listed,
@@ -480,6 +483,7 @@ impl Resolver<'_> {
             immutable,
             privileged: Vec::new(),
             audit: false,
+            maintain: false,
             live_via: Vec::new(),
             references: references(relation),
             origin,

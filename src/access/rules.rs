@@ -65,6 +65,11 @@ pub(crate) struct TableRules {
     /// An audit trail: any write to it is tampering (audit-mutable / audit-forgeable).
     #[serde(default)]
     pub(crate) audit: bool,
+    /// Application roles may hold MAINTAIN (PostgreSQL 17+: VACUUM, ANALYZE,
+    /// CLUSTER, REINDEX, REFRESH MATERIALIZED VIEW, LOCK TABLE). Default: false, and
+    /// a grant of it is a finding.
+    #[serde(default)]
+    pub(crate) maintain: bool,
 }
 
 /// What a function may return beyond what its caller may SELECT.

@@ -16,6 +16,9 @@ const QUERY: &str = include_str!("query.sql");
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct Catalog {
     pub(crate) server_version: String,
+    /// `server_version_num`: 150008, 170002, … (0 when unknown).
+    #[serde(default)]
+    pub(crate) server_version_num: i32,
     pub(crate) session_user: String,
     pub(crate) relations: Vec<Relation>,
     pub(crate) functions: Vec<Function>,
@@ -138,7 +141,27 @@ pub(crate) struct Role {
     pub(crate) bypassrls: bool,
     pub(crate) login: bool,
     pub(crate) inherit: bool,
+    /// Every role this one is granted, whatever the grant's options.
     pub(crate) member_of: Vec<String>,
+    /// The same grants with their options, as the server applies them.
+    #[serde(default)]
+    pub(crate) memberships: Vec<Membership>,
+}
+
+/// One role granted to another. PostgreSQL 16 made INHERIT and SET options of each
+/// grant; on 15 the catalog query fills them in as 15 behaves (inheritance from the
+/// member's INHERIT attribute, SET ROLE always allowed).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct Membership {
+    /// The role granted.
+    pub(crate) role: String,
+    /// WITH ADMIN: the member may grant the role to others, itself included.
+    pub(crate) admin: bool,
+    /// WITH INHERIT: the member holds the role's privileges without SET ROLE.
+    pub(crate) inherit: bool,
+    /// WITH SET: the member may SET ROLE to it (and a session of it, or of its
+    /// members, may).
+    pub(crate) set: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,15 +196,29 @@ impl Catalog {
         self.roles.iter().find(|r| r.name == name)
     }
 
-    /// Every role `name` is a member of, directly or through other roles, itself included.
+    /// Every role whose privileges `name` holds, itself included: the roles reached
+    /// through inheriting grants (PostgreSQL's `has_privs_of_role`). Privileges of a
+    /// role granted WITH INHERIT FALSE (16+), or to a NOINHERIT role, need a SET
+    /// ROLE first, so they are not `name`'s own.
     pub(crate) fn roles_of(&self, name: &str) -> Vec<String> {
+        self.closure(name, |m| m.inherit)
+    }
+
+    /// Every role a session acting as `name` may SET ROLE to, itself included: the
+    /// roles reached through grants with the SET option (every grant before 16).
+    pub(crate) fn settable_roles(&self, name: &str) -> Vec<String> {
+        self.closure(name, |m| m.set)
+    }
+
+    /// `name` and the roles reached from it through the grants `follow` accepts.
+    fn closure(&self, name: &str, follow: impl Fn(&Membership) -> bool) -> Vec<String> {
         let mut seen = vec![name.to_string()];
         let mut i = 0;
         while i < seen.len() {
             if let Some(role) = self.role(&seen[i]) {
-                for parent in &role.member_of {
-                    if !seen.contains(parent) {
-                        seen.push(parent.clone());
+                for grant in role.memberships.iter().filter(|m| follow(m)) {
+                    if !seen.contains(&grant.role) {
+                        seen.push(grant.role.clone());
                     }
                 }
             }
@@ -370,5 +407,48 @@ impl Schema {
             .iter()
             .filter(move |g| g.grantee == "PUBLIC" || roles.contains(&g.grantee))
             .map(|g| g.privilege.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// authenticated → app_user (INHERIT, SET) → app_admin (SET only, 16+), and a
+    /// NOINHERIT-style grant: privileges follow INHERIT, SET ROLE follows SET.
+    fn catalog() -> Catalog {
+        let grant = |role: &str, inherit: bool, set: bool| serde_json::json!({"role": role, "admin": false, "inherit": inherit, "set": set});
+        let role = |name: &str, memberships: Vec<serde_json::Value>| {
+            serde_json::json!({
+                "name": name, "superuser": false, "bypassrls": name == "app_admin",
+                "login": false, "inherit": true,
+                "member_of": memberships.iter().map(|m| m["role"].clone()).collect::<Vec<_>>(),
+                "memberships": memberships,
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "server_version": "17.2", "server_version_num": 170002, "session_user": "postgres",
+            "relations": [], "functions": [], "schemas": [], "extensions": [],
+            "extension_objects_in_public": [],
+            "roles": [
+                role("authenticated", vec![grant("app_user", true, true)]),
+                role("app_user", vec![grant("app_admin", false, true), grant("pg_maintain", true, false)]),
+                role("app_admin", vec![]),
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn privileges_follow_inherit_and_set_role_follows_set() {
+        let catalog = catalog();
+        assert_eq!(
+            catalog.roles_of("authenticated"),
+            ["authenticated", "app_user", "pg_maintain"]
+        );
+        assert_eq!(
+            catalog.settable_roles("authenticated"),
+            ["authenticated", "app_user", "app_admin"]
+        );
     }
 }

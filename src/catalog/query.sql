@@ -29,6 +29,7 @@ rels AS (
 )
 SELECT jsonb_build_object(
   'server_version', current_setting('server_version'),
+  'server_version_num', current_setting('server_version_num')::int,
   'session_user', session_user::text,
   'relations', coalesce((SELECT jsonb_agg(jsonb_build_object(
       'schema', r.schema, 'name', r.name, 'kind', r.kind, 'rls', r.rls,
@@ -63,7 +64,9 @@ SELECT jsonb_build_object(
                JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) END,
           'definition', pg_catalog.pg_get_constraintdef(k.oid)
         ) ORDER BY k.conname)
-        FROM pg_catalog.pg_constraint k WHERE k.conrelid = r.oid), '[]'::jsonb),
+        -- PostgreSQL 18 records NOT NULL as constraints too (contype n); columns
+        -- already say not_null, and leaving them out keeps every version alike.
+        FROM pg_catalog.pg_constraint k WHERE k.conrelid = r.oid AND k.contype <> 'n'), '[]'::jsonb),
       'unique_indexes', coalesce((SELECT jsonb_agg(jsonb_build_object(
           'name', ic.relname,
           'columns', (SELECT jsonb_agg(a.attname ORDER BY u.ord)
@@ -134,9 +137,21 @@ SELECT jsonb_build_object(
   'roles', coalesce((SELECT jsonb_agg(jsonb_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls,
       'login', r.rolcanlogin, 'inherit', r.rolinherit,
-      'member_of', coalesce((SELECT jsonb_agg(g.rolname ORDER BY g.rolname)
+      'member_of', coalesce((SELECT jsonb_agg(DISTINCT g.rolname ORDER BY g.rolname)
                              FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-                             WHERE m.member = r.oid), '[]'::jsonb)
+                             WHERE m.member = r.oid), '[]'::jsonb),
+      -- One entry per role granted, its options OR-ed over every grantor's grant.
+      -- PostgreSQL 16 gave each grant INHERIT and SET options; earlier versions
+      -- have neither column (read through to_jsonb, so this parses on all): there
+      -- the member's own INHERIT attribute decides inheritance and every member may
+      -- SET ROLE.
+      'memberships', coalesce((SELECT jsonb_agg(jsonb_build_object(
+          'role', x.role, 'admin', x.admin, 'inherit', x.inherit, 'set', x.set) ORDER BY x.role)
+        FROM (SELECT g.rolname::text AS role, bool_or(m.admin_option) AS admin,
+                     bool_or(coalesce((to_jsonb(m) ->> 'inherit_option')::boolean, r.rolinherit)) AS inherit,
+                     bool_or(coalesce((to_jsonb(m) ->> 'set_option')::boolean, true)) AS set
+              FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+              WHERE m.member = r.oid GROUP BY g.rolname) x), '[]'::jsonb)
     ) ORDER BY r.rolname)
     FROM pg_catalog.pg_roles r WHERE r.rolname NOT LIKE 'pg\_%'), '[]'::jsonb),
   'extensions', coalesce((SELECT jsonb_agg(jsonb_build_object(

@@ -54,7 +54,9 @@ impl Roles {
             }
             application.extend(more);
         }
-        application.retain(|r| !service.contains(r));
+        // PostgreSQL's predefined roles (pg_maintain, pg_read_all_data, …) are what
+        // an application role may wrongly hold, never application roles themselves.
+        application.retain(|r| !service.contains(r) && !r.starts_with("pg_"));
         let anonymous: BTreeSet<String> =
             [anon, public, "PUBLIC".to_string()].into_iter().collect();
         Self {
@@ -74,6 +76,7 @@ pub(crate) fn check(flavor: Flavor, catalog: &Catalog, model: &AccessModel) -> V
     let mut findings = Vec::new();
     rls_disabled(catalog, &mut findings);
     table_privileges(catalog, model, &roles, &mut findings);
+    predefined_maintain(catalog, model, &roles, &mut findings);
     public_schema_objects(catalog, &mut findings);
     schema_privileges(catalog, model, &roles, &mut findings);
     definer_search_path(catalog, &roles, &mut findings);
@@ -103,6 +106,57 @@ fn rls_disabled(catalog: &Catalog, findings: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// How `name` can become a role that bypasses row security: by SET ROLE along grants
+/// with the SET option (PostgreSQL 16+; every grant before), or by granting itself
+/// such a role with an ADMIN option it holds on it. Membership that only inherits
+/// (`WITH INHERIT TRUE, SET FALSE`) is no way in: SUPERUSER and BYPASSRLS are role
+/// attributes, never inherited.
+fn privileged_memberships(
+    catalog: &Catalog,
+    name: &str,
+    privileged: &BTreeSet<&str>,
+) -> Vec<String> {
+    let settable = catalog.settable_roles(name);
+    let mut reasons: Vec<String> = settable
+        .iter()
+        .skip(1)
+        .filter(|parent| privileged.contains(parent.as_str()))
+        .map(|parent| {
+            format!(
+                "may SET ROLE {parent}{}, which bypasses row security",
+                if catalog.server_version_num >= 160_000 {
+                    " (a grant chain WITH SET TRUE)"
+                } else {
+                    " (PostgreSQL before 16 lets every member SET ROLE)"
+                }
+            )
+        })
+        .collect();
+    for via in &settable {
+        let Some(role) = catalog.role(via) else {
+            continue;
+        };
+        for grant in role.memberships.iter().filter(|m| m.admin) {
+            if privileged.contains(grant.role.as_str()) && !settable.contains(&grant.role) {
+                let target = &grant.role;
+                reasons.push(if via == name {
+                    format!(
+                        "holds ADMIN OPTION on {target}, so it may GRANT {target} TO {name} WITH SET \
+                         TRUE and SET ROLE {target}, which bypasses row security"
+                    )
+                } else {
+                    format!(
+                        "may SET ROLE {via}, which holds ADMIN OPTION on {target}: it may GRANT \
+                         {target} TO {via} WITH SET TRUE and SET ROLE {target}, which bypasses row \
+                         security"
+                    )
+                });
+            }
+        }
+    }
+    reasons
 }
 
 /// Grants on tables, views, sequences and their columns to roles not meant to have them.
@@ -176,6 +230,45 @@ fn table_privileges(
     }
 }
 
+/// PostgreSQL 17's predefined role `pg_maintain` gives MAINTAIN on every table: an
+/// application role that holds its privileges, or may SET ROLE to it, has MAINTAIN
+/// wherever the rules do not give it.
+fn predefined_maintain(
+    catalog: &Catalog,
+    model: &AccessModel,
+    roles: &Roles,
+    findings: &mut Vec<Finding>,
+) {
+    const ROLE: &str = "pg_maintain";
+    let refused: Vec<String> = catalog
+        .tables()
+        .filter(|t| !model.table(&t.qualified()).is_some_and(|r| r.maintain))
+        .map(Relation::qualified)
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    for name in roles.application.iter().chain(roles.anonymous.iter()) {
+        let inherits = catalog.roles_of(name).iter().any(|r| r == ROLE);
+        if !inherits && !catalog.settable_roles(name).iter().any(|r| r == ROLE) {
+            continue;
+        }
+        findings.push(
+            Finding::new(CheckId::PublicTableAccess, name, format!("GRANT {ROLE}"))
+                .actor(name)
+                .severity(Severity::High)
+                .message(format!(
+                    "{name} {} {ROLE}, which holds MAINTAIN on every table (PostgreSQL 17+), {} of them \
+                     where the rules do not give it (e.g. {}): it may LOCK them IN ACCESS EXCLUSIVE MODE \
+                     and stall every tenant. Fix: REVOKE {ROLE} FROM {name}.",
+                    if inherits { "holds the privileges of" } else { "may SET ROLE" },
+                    refused.len(),
+                    refused[0]
+                )),
+        );
+    }
+}
+
 /// Privileges an application role should never hold on a tenant table, whatever
 /// the policies say.
 fn app_privilege_problem(
@@ -205,6 +298,16 @@ fn app_privilege_problem(
                 } else {
                     "a foreign key from a table the user creates reveals which keys exist in every tenant."
                 }
+            ),
+        )),
+        "MAINTAIN" if !rules.is_some_and(|r| r.maintain) => Some((
+            CheckId::PublicTableAccess,
+            Severity::High,
+            format!(
+                "application role {grantee} holds MAINTAIN on {target} (PostgreSQL 17+), which the rules do \
+                 not give it: it may LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE, or CLUSTER, REINDEX or \
+                 VACUUM FULL it, and stall every tenant's reads and writes. Fix: REVOKE MAINTAIN ON {table} \
+                 FROM {grantee} (GRANT ALL includes it from 17 on: grant the privileges by name)."
             ),
         )),
         "DELETE" if rules.is_some_and(|r| r.delete.is_never()) => Some((
@@ -408,13 +511,7 @@ fn bypass_roles(catalog: &Catalog, roles: &Roles, findings: &mut Vec<Finding>) {
         if role.bypassrls {
             reasons.push("has BYPASSRLS".to_string());
         }
-        for parent in catalog.roles_of(name).iter().skip(1) {
-            if privileged.contains(parent.as_str()) {
-                reasons.push(format!(
-                    "is a member of {parent}, which bypasses row security (SET ROLE {parent})"
-                ));
-            }
-        }
+        reasons.extend(privileged_memberships(catalog, name, &privileged));
         for table in catalog
             .tables()
             .filter(|t| &t.owner == name && !t.force_rls)

@@ -177,6 +177,20 @@ pub(crate) struct ServerArgs {
                      --backend auto, it selects the container backend."
     )]
     pub(crate) image: Option<String>,
+    /// Directory of initdb and postgres for the local backend [env: SMTA_VERIFY_PG_BIN].
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "PostgreSQL",
+        long_help = "The bin directory of the PostgreSQL installation the local backend \
+                     runs, e.g. /usr/lib/postgresql/17/bin to verify on PostgreSQL 17 \
+                     without Docker. Default: the SMTA_VERIFY_PG_BIN environment variable, \
+                     else the first installation found (pg_config --bindir, PATH, \
+                     /usr/lib/postgresql/<newest>/bin). A directory without initdb and \
+                     postgres is an error (exit 2). Given with --backend auto, it selects \
+                     the local backend; with --image or --database-url it is an error."
+    )]
+    pub(crate) pg_bin: Option<PathBuf>,
     /// An existing server, postgres://USER[:PASSWORD]@HOST[:PORT][/DB].
     #[arg(
         long,
@@ -204,6 +218,9 @@ impl ServerArgs {
         }
         if let Some(url) = &self.database_url {
             verifier = verifier.database_url(url);
+        }
+        if let Some(dir) = &self.pg_bin {
+            verifier = verifier.pg_bin(dir);
         }
         verifier
     }
@@ -322,6 +339,29 @@ mod tests {
             };
             assert!(matches!(server.backend, BackendArg::Container));
             assert_eq!(server.image.as_deref(), Some("smta-verify/postgres:15"));
+        }
+    }
+
+    #[test]
+    fn check_snapshot_and_serve_take_the_postgres_binaries() {
+        for command in ["check", "snapshot", "serve"] {
+            let cli = Cli::try_parse_from([
+                "smta-verify",
+                command,
+                "--pg-bin",
+                "/usr/lib/postgresql/17/bin",
+            ])
+            .unwrap();
+            let server = match cli.command {
+                Command::Check(args) => args.server,
+                Command::Serve(args) => args.server,
+                Command::Snapshot(args) => args.server,
+                Command::Schema(_) => unreachable!(),
+            };
+            assert_eq!(
+                server.pg_bin,
+                Some(PathBuf::from("/usr/lib/postgresql/17/bin"))
+            );
         }
     }
 

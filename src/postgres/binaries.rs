@@ -16,6 +16,11 @@ pub(crate) struct PgBinaries {
     pub(crate) bindir: PathBuf,
 }
 
+/// The environment variable naming the directory of `initdb` and `postgres` (the
+/// command line's `--pg-bin`). `SMTA_VERIFY_PG_BINDIR` is its older spelling.
+pub(crate) const PG_BIN_ENV: &str = "SMTA_VERIFY_PG_BIN";
+const PG_BIN_ENV_OLD: &str = "SMTA_VERIFY_PG_BINDIR";
+
 impl PgBinaries {
     pub(crate) fn initdb(&self) -> PathBuf {
         self.bindir.join("initdb")
@@ -25,9 +30,24 @@ impl PgBinaries {
         self.bindir.join("postgres")
     }
 
-    /// Looks in order: `$SMTA_VERIFY_PG_BINDIR`, `pg_config --bindir`, `PATH`,
-    /// `/usr/lib/postgresql/<newest>/bin`.
-    pub(crate) fn locate() -> Result<Self, BackendError> {
+    /// The binaries in `explicit` (`--pg-bin`), else in `$SMTA_VERIFY_PG_BIN`: a
+    /// directory named there must hold them, there is no search. Otherwise looks in
+    /// order: `pg_config --bindir`, `PATH`, `/usr/lib/postgresql/<newest>/bin`.
+    pub(crate) fn locate(explicit: Option<&Path>) -> Result<Self, BackendError> {
+        let named = explicit
+            .map(|dir| (dir.to_path_buf(), "--pg-bin"))
+            .or_else(|| named_by_env(PG_BIN_ENV).map(|d| (d, PG_BIN_ENV)))
+            .or_else(|| named_by_env(PG_BIN_ENV_OLD).map(|d| (d, PG_BIN_ENV_OLD)));
+        if let Some((dir, source)) = named {
+            return if is_server_bindir(&dir) {
+                Ok(Self { bindir: dir })
+            } else {
+                Err(BackendError::NotABindir {
+                    dir: dir.display().to_string(),
+                    named_by: source,
+                })
+            };
+        }
         let mut tried = Vec::new();
         for candidate in candidates() {
             if is_server_bindir(&candidate) {
@@ -39,15 +59,18 @@ impl PgBinaries {
     }
 }
 
+fn named_by_env(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 fn is_server_bindir(dir: &Path) -> bool {
     dir.join("initdb").is_file() && dir.join("postgres").is_file()
 }
 
 fn candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if let Some(dir) = std::env::var_os("SMTA_VERIFY_PG_BINDIR") {
-        out.push(PathBuf::from(dir));
-    }
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
         if output.status.success() {
             let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
@@ -106,6 +129,20 @@ mod tests {
             .map(|d| d.parent().unwrap().file_name().unwrap().to_str().unwrap())
             .collect();
         assert_eq!(names, ["15", "13", "9"]);
+    }
+
+    #[test]
+    fn a_named_directory_without_the_binaries_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = PgBinaries::locate(Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(err.contains("--pg-bin"), "{err}");
+        std::fs::write(dir.path().join("initdb"), "").unwrap();
+        std::fs::write(dir.path().join("postgres"), "").unwrap();
+        let found = PgBinaries::locate(Some(dir.path())).unwrap();
+        assert_eq!(found.bindir, dir.path());
     }
 
     #[test]

@@ -49,8 +49,10 @@ pub(crate) struct LocalCluster {
 }
 
 impl LocalCluster {
-    pub(crate) fn start() -> Result<Self, BackendError> {
-        let binaries = PgBinaries::locate()?;
+    /// Starts a cluster from the binaries in `bindir`, else those found (see
+    /// `binaries`).
+    pub(crate) fn start(bindir: Option<&Path>) -> Result<Self, BackendError> {
+        let binaries = PgBinaries::locate(bindir)?;
         reap_stale_clusters(&std::env::temp_dir());
         let server_user = ServerUser::pick()?;
 

@@ -17,6 +17,7 @@ mod url;
 mod watchdog;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use sqlx::postgres::PgConnectOptions;
@@ -64,11 +65,19 @@ impl fmt::Display for Backend {
 pub enum BackendError {
     #[error(
         "no PostgreSQL server binaries (initdb and postgres) found; looked in: {}.\n\
-         hint: install PostgreSQL (Debian: apt-get install postgresql-15), set \
-         SMTA_VERIFY_PG_BINDIR, or use --backend container or --database-url",
+         hint: install PostgreSQL (Debian: apt-get install postgresql-15), name the \
+         directory with --pg-bin DIR (or SMTA_VERIFY_PG_BIN), or use --backend container \
+         or --database-url",
         tried.join(", ")
     )]
     NoPostgres { tried: Vec<String> },
+    #[error(
+        "{dir} (named by {named_by}) holds no PostgreSQL server binaries: initdb and postgres \
+         must both be there.\n\
+         hint: name the bin directory of a PostgreSQL installation (Debian: \
+         /usr/lib/postgresql/<version>/bin; `pg_config --bindir` prints it)"
+    )]
+    NotABindir { dir: String, named_by: &'static str },
     #[error(
         "no PostgreSQL to run against: no server binaries here (looked in: {}), and \
          Docker is not reachable at {docker_endpoint} ({docker_reason}).\n\
@@ -109,7 +118,8 @@ pub enum BackendError {
         "the image {image} is not present locally and could not be pulled: {reason}\n\
          hint: pull it where a registry is reachable (`docker pull {image}`), load it with \
          `docker load`, or name a local image with --image (see `docker images`; \
-         ci/build-postgres-image.sh builds smta-verify/postgres:15 without a registry)"
+         ci/build-postgres-image.sh --version 15|17|18 builds smta-verify/postgres:N without a \
+         registry)"
     )]
     ImageUnavailable { image: String, reason: String },
     #[error("the PostgreSQL container from {image} did not start: {reason}{}", log_suffix(.log))]
@@ -175,6 +185,7 @@ pub(crate) struct ServerSpec {
     backend: Backend,
     image: Option<String>,
     database_url: Option<SecretUrl>,
+    pg_bin: Option<PathBuf>,
 }
 
 impl ServerSpec {
@@ -203,6 +214,14 @@ impl ServerSpec {
         self
     }
 
+    /// The directory of the local backend's `initdb` and `postgres` (e.g.
+    /// `/usr/lib/postgresql/17/bin`). Default: `$SMTA_VERIFY_PG_BIN`, else found by
+    /// search (see `binaries`). Naming it makes `auto` choose the local backend.
+    pub(crate) fn pg_bin(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pg_bin = Some(dir.into());
+        self
+    }
+
     /// Replaces the backend, keeping the image and URL.
     pub(crate) fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
@@ -211,6 +230,24 @@ impl ServerSpec {
 
     fn plan(&self) -> Result<Plan, BackendError> {
         let image = self.image.as_deref().map(ImageRef::parse).transpose()?;
+        if let Some(dir) = &self.pg_bin {
+            let other = match (&self.database_url, &image, self.backend) {
+                (Some(_), _, _) => Some("a database URL (--database-url)".to_string()),
+                (None, Some(image), _) => Some(format!("an image ({image})")),
+                (None, None, backend @ (Backend::Container | Backend::Url)) => {
+                    Some(format!("--backend {backend}"))
+                }
+                (None, None, Backend::Auto | Backend::Local) => None,
+            };
+            return match other {
+                Some(other) => Err(BackendError::Conflict(format!(
+                    "PostgreSQL binaries (--pg-bin {}) were given with {other}; the binaries \
+                     are for the local backend: keep one",
+                    dir.display()
+                ))),
+                None => Ok(Plan::Local),
+            };
+        }
         match (self.backend, &self.database_url, image) {
             (_, Some(_), Some(_)) => Err(BackendError::Conflict(
                 "an image (--image) and a database URL (--database-url) were both given; \
@@ -272,13 +309,13 @@ impl Server {
                 Backend::Url,
                 Inner::Url(Box::new(UrlServer::start(&url).await?)),
             ),
-            Plan::Local => Self::start_local().await?,
+            Plan::Local => Self::start_local(spec.pg_bin.clone()).await?,
             Plan::Container(image) => {
                 let docker = container::connect_docker().await?;
                 Self::start_container(&docker, image).await?
             }
-            Plan::LocalElseContainer => match PgBinaries::locate() {
-                Ok(_) => Self::start_local().await?,
+            Plan::LocalElseContainer => match PgBinaries::locate(None) {
+                Ok(_) => Self::start_local(None).await?,
                 Err(BackendError::NoPostgres { tried }) => {
                     let docker = container::connect_docker().await.map_err(|e| match e {
                         BackendError::DockerUnavailable { endpoint, reason } => {
@@ -309,8 +346,8 @@ impl Server {
         Self { backend, inner }
     }
 
-    async fn start_local() -> Result<Self, BackendError> {
-        let cluster = tokio::task::spawn_blocking(LocalCluster::start)
+    async fn start_local(pg_bin: Option<PathBuf>) -> Result<Self, BackendError> {
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(pg_bin.as_deref()))
             .await
             .expect("cluster start does not panic")?;
         Ok(Self::new(Backend::Local, Inner::Local(cluster)))
@@ -440,6 +477,18 @@ mod tests {
     }
 
     #[test]
+    fn named_binaries_choose_the_local_backend() {
+        assert!(matches!(
+            plan(ServerSpec::default().pg_bin("/usr/lib/postgresql/17/bin")),
+            Ok(Plan::Local)
+        ));
+        assert!(matches!(
+            plan(ServerSpec::new(Backend::Local).pg_bin("/x")),
+            Ok(Plan::Local)
+        ));
+    }
+
+    #[test]
     fn a_named_backend_is_taken_at_its_word() {
         assert!(matches!(
             plan(ServerSpec::new(Backend::Local)),
@@ -478,6 +527,20 @@ mod tests {
                 "keep one",
             ),
             (ServerSpec::default().image("pg@sha256:00"), "digests"),
+            (
+                ServerSpec::default().image("pg:1").pg_bin("/x"),
+                "--pg-bin /x",
+            ),
+            (
+                ServerSpec::new(Backend::Container).pg_bin("/x"),
+                "--backend container",
+            ),
+            (
+                ServerSpec::default()
+                    .database_url("postgres://h/d")
+                    .pg_bin("/x"),
+                "--database-url",
+            ),
         ];
         for (spec, expected) in cases {
             let debug = format!("{spec:?}");

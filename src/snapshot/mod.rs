@@ -10,7 +10,10 @@
 //! sorted, and nothing that differs between two installs of the same SQL is written
 //! (no OIDs, scratch database names, server version, time or ports). The owner of an
 //! object appears as `(owner)` in its grants, so the role a backend installs as does
-//! not show either.
+//! not show either. A grantee holding every privilege of a relation is written `ALL`,
+//! which keeps the YAML of one schema the same on PostgreSQL 15, 17 and 18 (17 added
+//! MAINTAIN to what `GRANT ALL` and ownership give); policy expressions deparse the
+//! same on all three.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,7 +145,10 @@ impl Snapshot {
                     force_rls: table.then_some(r.force_rls),
                     security_invoker: (r.kind == "v").then_some(r.security_invoker),
                     policies,
-                    grants: grants(&r.privileges, &r.owner),
+                    grants: collapse_all(
+                        grants(&r.privileges, &r.owner),
+                        &all_privileges(&r.kind, catalog.server_version_num),
+                    ),
                     column_grants,
                 };
                 (r.qualified(), surface)
@@ -238,6 +244,41 @@ fn grants(privileges: &[Grant], owner: &str) -> Grants {
     grants
 }
 
+/// Every privilege a relation of `relkind` has on a server of `version_num`: what
+/// `GRANT ALL` gives and an owner holds. PostgreSQL 17 added MAINTAIN to tables,
+/// views and their kin (not sequences).
+fn all_privileges(relkind: &str, version_num: i32) -> Vec<&'static str> {
+    if relkind == "S" {
+        return vec!["SELECT", "UPDATE", "USAGE"];
+    }
+    let mut all = vec![
+        "DELETE",
+        "INSERT",
+        "REFERENCES",
+        "SELECT",
+        "TRIGGER",
+        "TRUNCATE",
+        "UPDATE",
+    ];
+    if version_num >= 170_000 {
+        all.push("MAINTAIN");
+    }
+    all
+}
+
+/// Writes a grantee that holds every privilege there is as `ALL`, so that the same
+/// `GRANT ALL` (and an owner's implicit rights) reads the same on every version,
+/// although ALL means one privilege more from 17 on. A grantee short of one is
+/// listed privilege by privilege, so nothing is hidden.
+fn collapse_all(mut grants: Grants, all: &[&str]) -> Grants {
+    for privileges in grants.values_mut() {
+        if privileges.len() == all.len() && all.iter().all(|p| privileges.contains(*p)) {
+            *privileges = BTreeSet::from(["ALL".to_string()]);
+        }
+    }
+    grants
+}
+
 fn kind_name(relkind: &str) -> &'static str {
     match relkind {
         "r" => "table",
@@ -321,6 +362,27 @@ mod tests {
             assert!(yaml.contains(expected), "missing {expected:?} in:\n{yaml}");
         }
         assert!(!yaml.contains("postgres"), "{yaml}");
+    }
+
+    #[test]
+    fn a_grantee_holding_everything_reads_all_on_every_version() {
+        let held = |privileges: &[&str]| -> Grants {
+            Grants::from([(
+                "r".to_string(),
+                privileges.iter().map(|p| p.to_string()).collect(),
+            )])
+        };
+        let pg15 = all_privileges("r", 150_008);
+        let pg17 = all_privileges("r", 170_002);
+        assert_eq!(pg17.len(), pg15.len() + 1);
+        let all = held(&["ALL"]);
+        assert_eq!(collapse_all(held(&pg15), &pg15), all);
+        assert_eq!(collapse_all(held(&pg17), &pg17), all);
+        // On 17, the privileges of 15 without MAINTAIN are not everything.
+        assert_eq!(collapse_all(held(&pg15), &pg17), held(&pg15));
+        assert_eq!(collapse_all(held(&["SELECT"]), &pg15), held(&["SELECT"]));
+        let sequence = all_privileges("S", 170_002);
+        assert_eq!(collapse_all(held(&sequence), &sequence), all);
     }
 
     #[test]
