@@ -1,5 +1,8 @@
 //! Benchmarks of every stage of a run (SPEC §7): cluster start, install, clone,
-//! seeding, one full property case, and the whole `check`.
+//! seeding, one full property case, and the whole `check` — on the clean reference and
+//! on the multi-defect fixture (`fixtures/mutants/multi.toml`), same seed, where audit
+//! mode explores every case and shrinks every distinct defect (issue 12's target: at
+//! most 3× the clean run).
 //!
 //! `cargo bench --bench pipeline` measures; `cargo bench --bench pipeline -- --test`
 //! runs each benchmark once (CI's quick mode). Throughput is reported in probes per
@@ -109,7 +112,30 @@ fn whole_check(c: &mut Criterion) {
             assert!(report.findings.is_empty());
         })
     });
+    group.bench_function("multi-defect fixture, default cases", |b| {
+        b.iter(|| {
+            let mut verifier = Verifier::new(Flavor::Supabase).seed(1);
+            for overlay in multi_defect_overlays() {
+                verifier = verifier.extra_sql(overlay);
+            }
+            let report = verifier.run_blocking().expect("a run");
+            assert!(report.findings.len() > 20, "every seeded defect shows");
+        })
+    });
     group.finish();
+}
+
+/// The overlays of the multi-defect fixture, in order.
+fn multi_defect_overlays() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mutants");
+    let text = std::fs::read_to_string(dir.join("multi.toml")).expect("multi.toml");
+    let table: toml::Table = text.parse().expect("multi.toml parses");
+    table["mutants"]
+        .as_array()
+        .expect("a list of overlays")
+        .iter()
+        .map(|m| dir.join(m.as_str().expect("a file name")))
+        .collect()
 }
 
 criterion_group!(benches, cluster, stages, whole_check);

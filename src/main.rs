@@ -36,7 +36,11 @@ async fn run(cli: Cli) -> i32 {
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
-                    let text = format!("-- ==== {} ====\n{}\n\n", source.name, source.sql.trim_end());
+                    let text = format!(
+                        "-- ==== {} ====\n{}\n\n",
+                        source.name,
+                        source.sql.trim_end()
+                    );
                     if let Stdout::Closed = cli::output::stdout(&text) {
                         break;
                     }

@@ -6,6 +6,7 @@
 //! a [`Report`]. Findings are results, not errors: `Err` means the run could not be done.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -290,6 +291,12 @@ impl Verifier {
         tracing::info!(elapsed = ?phase.elapsed(), "run-wide checks done");
 
         let catalog_ms = phase.elapsed().as_millis() as u64;
+        // A clock of this run's own: the budget is for the run, whichever property
+        // spends it.
+        let shrink = ShrinkBudget {
+            spent_ms: Default::default(),
+            ..self.shrink.clone()
+        };
         let config = PropertyConfig {
             cases: self.cases,
             seed,
@@ -297,7 +304,7 @@ impl Verifier {
             bounds: Bounds::default(),
             persistence: self.persistence.clone(),
             fail_fast: self.fail_fast,
-            shrink: self.shrink,
+            shrink: shrink.clone(),
             progress: self.progress.clone(),
         };
         self.progress.phase(PHASE_CASES);
@@ -325,7 +332,7 @@ impl Verifier {
                     max_length: RPC_SEQUENCE_LENGTH,
                     seed,
                     fail_fast: self.fail_fast,
-                    shrink: self.shrink,
+                    shrink: shrink.clone(),
                 };
                 let outcome = tokio::task::spawn_blocking(move || {
                     crate::checks::contracts::property::run(
@@ -348,7 +355,7 @@ impl Verifier {
         // Every finding: the catalog's and the fixture world's as they came, the
         // generated families' one per signature with its example.
         let mut findings: Vec<Finding> = run_findings;
-        let mut shrink_spent = outcome.shrink_spent;
+        let shrink_spent = Duration::from_millis(shrink.spent_ms.load(Ordering::Relaxed));
         findings.extend(
             outcome
                 .discoveries
@@ -356,7 +363,6 @@ impl Verifier {
                 .map(|d| with_example(d, |w| w.clone())),
         );
         if let Some(c) = &contracts {
-            shrink_spent += c.shrink_spent;
             findings.extend(
                 c.discoveries
                     .iter()

@@ -119,8 +119,11 @@ fn one_run_reports_every_seeded_defect_and_nothing_else() {
             u64::from(smta_verify::DEFAULT_CASES),
             "{flavor}: every case ran although the first ones failed"
         );
-        let signatures: BTreeSet<&str> =
-            report.findings.iter().map(|f| f.signature.as_str()).collect();
+        let signatures: BTreeSet<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.signature.as_str())
+            .collect();
         assert_eq!(
             signatures.len(),
             report.findings.len(),
@@ -128,8 +131,10 @@ fn one_run_reports_every_seeded_defect_and_nothing_else() {
         );
         for f in &report.findings {
             assert!(
-                report.root_causes.iter().any(|c| c.id == f.root_cause
-                    && c.findings.contains(&f.signature)),
+                report
+                    .root_causes
+                    .iter()
+                    .any(|c| c.id == f.root_cause && c.findings.contains(&f.signature)),
                 "{flavor}: {} belongs to a listed root cause",
                 f.signature
             );

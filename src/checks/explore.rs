@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -43,7 +43,7 @@ pub(crate) struct Budget {
 }
 
 /// Limits of shrinking, per signature and for the whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ShrinkBudget {
     /// Time one signature may spend shrinking.
     pub(crate) per_signature: Duration,
@@ -52,6 +52,9 @@ pub(crate) struct ShrinkBudget {
     pub(crate) per_run: Duration,
     /// Candidate cases one signature may run.
     pub(crate) max_steps: u32,
+    /// Milliseconds spent so far, shared by every property of the run (the RPC
+    /// contracts shrink from what the isolation property left).
+    pub(crate) spent_ms: Arc<AtomicU64>,
 }
 
 impl Default for ShrinkBudget {
@@ -60,6 +63,7 @@ impl Default for ShrinkBudget {
             per_signature: Duration::from_secs(3),
             per_run: Duration::from_secs(12),
             max_steps: 512,
+            spent_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -93,7 +97,6 @@ pub(crate) struct Explorer<V> {
     next: AtomicU64,
     stop: AtomicBool,
     done: AtomicU64,
-    shrink_spent_ms: AtomicU64,
     discoveries: Mutex<BTreeMap<String, Discovery<V>>>,
     failing: Mutex<Vec<CaseSeed>>,
 }
@@ -113,7 +116,6 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
             next: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             done: AtomicU64::new(0),
-            shrink_spent_ms: AtomicU64::new(0),
             discoveries: Mutex::new(BTreeMap::new()),
             failing: Mutex::new(Vec::new()),
         }
@@ -226,7 +228,7 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
     {
         let started = Instant::now();
         let signature = target.signature();
-        let budget = self.budget.shrink;
+        let budget = &self.budget.shrink;
         let mut best = (value, target);
         let mut steps = 0u32;
         let mut status = ShrinkStatus::Minimal;
@@ -237,12 +239,11 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
                 // Every step is charged to the run at once, so that workers shrinking
                 // side by side see each other's spending.
                 let elapsed = started.elapsed();
-                self.shrink_spent_ms.fetch_add(
-                    (elapsed - charged).as_millis() as u64,
-                    Ordering::Relaxed,
-                );
+                budget
+                    .spent_ms
+                    .fetch_add((elapsed - charged).as_millis() as u64, Ordering::Relaxed);
                 charged = Duration::from_millis(elapsed.as_millis() as u64);
-                let run_spent = Duration::from_millis(self.shrink_spent_ms.load(Ordering::Relaxed));
+                let run_spent = Duration::from_millis(budget.spent_ms.load(Ordering::Relaxed));
                 if steps >= budget.max_steps
                     || elapsed >= budget.per_signature
                     || run_spent >= budget.per_run
@@ -271,7 +272,7 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
             }
         }
         let elapsed = started.elapsed();
-        self.shrink_spent_ms.fetch_add(
+        budget.spent_ms.fetch_add(
             (elapsed.saturating_sub(charged)).as_millis() as u64,
             Ordering::Relaxed,
         );
@@ -290,19 +291,15 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
 
     /// Every signature met, in signature order; keeps failing cases for the next run
     /// when persistence is on.
-    pub(crate) fn finish(self) -> (Vec<Discovery<V>>, Duration) {
+    pub(crate) fn finish(self) -> Vec<Discovery<V>> {
         if let Some(path) = &self.budget.persistence {
             persist(path, &self.failing.into_inner().expect("not poisoned"));
         }
-        let spent = Duration::from_millis(self.shrink_spent_ms.load(Ordering::Relaxed));
-        (
-            self.discoveries
-                .into_inner()
-                .expect("not poisoned")
-                .into_values()
-                .collect(),
-            spent,
-        )
+        self.discoveries
+            .into_inner()
+            .expect("not poisoned")
+            .into_values()
+            .collect()
     }
 }
 
@@ -412,7 +409,7 @@ mod tests {
         let strategy = vec(0u32..100, 0..12);
         explorer.work(&strategy, |v, _| Ok(defects(v))).unwrap();
         assert_eq!(explorer.cases_done(), 64, "the whole budget ran");
-        let (found, _) = explorer.finish();
+        let found = explorer.finish();
         let by_check: BTreeMap<CheckId, &Discovery<Vec<u32>>> =
             found.iter().map(|d| (d.finding.check, d)).collect();
         assert_eq!(found.len(), 2, "{found:#?}");
@@ -458,7 +455,7 @@ mod tests {
         let strategy = vec(0u32..100, 0..12);
         explorer.work(&strategy, |v, _| Ok(defects(v))).unwrap();
         assert!(explorer.cases_done() < 64);
-        assert!(!explorer.finish().0.is_empty());
+        assert!(!explorer.finish().is_empty());
     }
 
     #[test]
@@ -468,7 +465,7 @@ mod tests {
         let explorer = Explorer::new(b);
         let strategy = vec(0u32..100, 6..12);
         explorer.work(&strategy, |v, _| Ok(defects(v))).unwrap();
-        let (found, _) = explorer.finish();
+        let found = explorer.finish();
         let write = found
             .iter()
             .find(|d| d.finding.check == CheckId::CrossTenantWrite)

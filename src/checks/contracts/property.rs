@@ -13,7 +13,6 @@
 //! choices) and the world, down to a minimal failing sequence.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use proptest::strategy::Strategy;
 
@@ -50,7 +49,6 @@ pub(crate) struct ContractOutcome {
     pub(crate) counts: Counts,
     /// Every distinct broken promise, each with its own minimal sequence.
     pub(crate) discoveries: Vec<Discovery<(World, Vec<Call>)>>,
-    pub(crate) shrink_spent: Duration,
     /// Contracts skipped (function missing or with another signature).
     pub(crate) notes: Vec<String>,
     /// The RPCs a contract was checked for, by signature.
@@ -116,7 +114,7 @@ pub(crate) fn run(
         seed: config.seed,
         stream: STREAM,
         fail_fast: config.fail_fast,
-        shrink: config.shrink,
+        shrink: config.shrink.clone(),
         persistence: None,
     });
     let mut counts = Counts::new();
@@ -131,7 +129,7 @@ pub(crate) fn run(
     })?;
     outcome.sequences = explorer.cases_done();
     outcome.counts = counts;
-    (outcome.discoveries, outcome.shrink_spent) = explorer.finish();
+    outcome.discoveries = explorer.finish();
     Ok(outcome)
 }
 

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{merge_exercised, Environment, Exercised, Families, Focus, Observation, Reach};
 use crate::access::AccessModel;
@@ -109,7 +108,6 @@ pub(crate) struct PropertyOutcome {
     pub(crate) exercised: Exercised,
     /// Every distinct defect, each with its own smallest world.
     pub(crate) discoveries: Vec<Discovery<World>>,
-    pub(crate) shrink_spent: Duration,
     pub(crate) seed_notes: BTreeSet<String>,
 }
 
@@ -126,7 +124,7 @@ pub(crate) fn run(
         seed: config.seed,
         stream: STREAM,
         fail_fast: config.fail_fast,
-        shrink: config.shrink,
+        shrink: config.shrink.clone(),
         persistence: config.persistence.clone(),
     });
     let mut bounds = config.bounds;
@@ -176,7 +174,7 @@ pub(crate) fn run(
     outcome.cases = explorer.cases_done();
     outcome.probes = probes.load(Ordering::Relaxed);
     outcome.rows = rows.load(Ordering::Relaxed);
-    (outcome.discoveries, outcome.shrink_spent) = explorer.finish();
+    outcome.discoveries = explorer.finish();
     Ok(outcome)
 }
 
