@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use smta_verify::{Backend, CheckId, Families, Flavor, Report, Sandbox, SqlSource, Verifier};
@@ -68,6 +68,22 @@ fn verify(flavor: Flavor, sequences: u32, extra_sql: Option<&Path>) -> Report {
         verifier = verifier.extra_sql(path);
     }
     verifier
+        .run_blocking()
+        .unwrap_or_else(|e| panic!("the {flavor} run could not be done: {e}"))
+}
+
+/// A mutant's run: stops at the first failing sequence and does not shrink; which
+/// checks fire on which RPC is all that is judged.
+fn kill(flavor: Flavor, sequences: u32, extra_sql: &Path) -> Report {
+    Verifier::new(flavor)
+        .families(CONTRACTS_ONLY)
+        .cases(1)
+        .workers(1)
+        .rpc_sequences(sequences)
+        .seed(SEED)
+        .extra_sql(extra_sql)
+        .fail_fast(true)
+        .shrink_time(Duration::ZERO, Duration::ZERO)
         .run_blocking()
         .unwrap_or_else(|e| panic!("the {flavor} run could not be done: {e}"))
 }
@@ -185,8 +201,8 @@ fn the_mutant_table_lists_every_rpc_mutant_file() {
     }
 }
 
-/// Sequences per mutant run: a run stops at its first failing sequence, so only a
-/// surviving mutant costs them all. `SMTA_VERIFY_RPC_SEQUENCES` overrides.
+/// Sequences per mutant run: a mutant's run stops at its first failing sequence, so
+/// only a surviving mutant costs them all. `SMTA_VERIFY_RPC_SEQUENCES` overrides.
 fn mutant_sequences() -> u32 {
     std::env::var("SMTA_VERIFY_RPC_SEQUENCES")
         .ok()
@@ -208,10 +224,10 @@ fn every_rpc_mutant_is_caught_by_its_intended_check() {
         }
         for &flavor in &mutant.flavors {
             let started = Instant::now();
-            let report = verify(
+            let report = kill(
                 flavor,
                 mutant_sequences(),
-                Some(&mutants_dir().join(&mutant.file)),
+                &mutants_dir().join(&mutant.file),
             );
             runs += 1;
             let missed: Vec<CheckId> = mutant
@@ -252,7 +268,7 @@ fn every_rpc_mutant_is_caught_by_its_intended_check() {
                     found(&report)
                 ));
             }
-            // The minimal sequence replays as a psql script.
+            // The failing sequence replays as a psql script.
             for f in &report.findings {
                 let script = &f.reproduction;
                 assert!(
