@@ -69,13 +69,24 @@ pub(crate) fn table_policies(finding: Finding, catalog: &Catalog) -> Finding {
             ),
         )
     } else {
+        let clauses = match command {
+            "SELECT" | "DELETE" => "USING admits exactly the rows the access rules allow",
+            "INSERT" => "WITH CHECK admits exactly the new rows the access rules allow",
+            _ => {
+                "USING (which rows are reached) and WITH CHECK (what they may become) \
+                 match the access rules"
+            }
+        };
+        let writes = if command == "SELECT" {
+            ""
+        } else {
+            " Check the table's column grants and triggers too: they decide writes as well."
+        };
         (
             format!("the {command} policies of {table}: {}", policies.join("; ")),
             format!(
-                "Rewrite the {command} policies of {table} so that USING (which rows are \
-                 reached) and WITH CHECK (which rows may be written) match the access rules; \
-                 permissive policies add up, so each must be as narrow as the rules. Check \
-                 the column grants and triggers of the table for writes too."
+                "Rewrite the {command} policies of {table} so that {clauses}; permissive \
+                 policies add up, so each must be as narrow as the rules.{writes}"
             ),
         )
     };
