@@ -414,6 +414,7 @@ impl Verifier {
                 refused.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
+        notes.extend(model.notes.iter().cloned());
         notes.append(&mut defaulted);
         if let Some(c) = &contracts {
             notes.extend(c.notes.iter().cloned());

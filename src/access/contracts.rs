@@ -175,9 +175,15 @@ pub(crate) enum RowOp {
 /// The audit row an allowed mutating call writes.
 #[derive(Debug, Clone)]
 pub(crate) struct Audit {
+    /// The table the row names, qualified or not.
     pub(crate) table: String,
+    /// The reference's wording of the action: shown in findings, judged only when
+    /// `pin_action` (installations word their actions their own way).
     pub(crate) action: String,
+    pub(crate) pin_action: bool,
     pub(crate) organization: Expr,
+    /// The row the audit row names (`target_id`), when the contract says.
+    pub(crate) target: Option<Expr>,
 }
 
 /// What a read returns: `column` of each row names a row of `table`.
@@ -310,7 +316,12 @@ struct RawEffect {
 struct RawAudit {
     table: String,
     action: String,
+    /// Judge the action's wording too (default: shown only).
+    #[serde(default)]
+    pin_action: bool,
     organization: String,
+    /// The row the audit row must name.
+    target: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -432,7 +443,13 @@ impl Contracts {
                     Ok::<_, String>(Audit {
                         table: a.table.clone(),
                         action: a.action.clone(),
+                        pin_action: a.pin_action,
                         organization: parse(&format!("{what}.audit"), &a.organization)?,
+                        target: a
+                            .target
+                            .as_deref()
+                            .map(|t| parse(&format!("{what}.audit.target"), t))
+                            .transpose()?,
                     })
                 })
                 .transpose()?;

@@ -73,6 +73,16 @@ impl Expr {
     }
 
     /// Every atom of the expression, in order.
+    /// The expression with every atom replaced by what `f` makes of it.
+    pub(crate) fn map_atoms(&self, f: &impl Fn(&Atom) -> Expr) -> Expr {
+        match self {
+            Expr::Or(v) => Expr::Or(v.iter().map(|e| e.map_atoms(f)).collect()),
+            Expr::And(v) => Expr::And(v.iter().map(|e| e.map_atoms(f)).collect()),
+            Expr::Not(e) => Expr::Not(Box::new(e.map_atoms(f))),
+            Expr::Atom(a) => f(a),
+        }
+    }
+
     pub(crate) fn atoms(&self) -> Vec<&Atom> {
         match self {
             Expr::Or(v) | Expr::And(v) => v.iter().flat_map(Expr::atoms).collect(),

@@ -4,8 +4,11 @@
 //! organization and which users may read, insert, update and delete it. Listed tables
 //! follow the rules file; other tables get defaults from their columns (SPEC §3): an
 //! `organization_id` makes a table tenant-scoped, a lone `user_id` makes it private,
-//! anything else is service-only. Rules naming tables or columns the database lacks
-//! are an error, never silently ignored.
+//! anything else is service-only. Rules the user wrote that name tables or columns
+//! the database lacks are an error, never silently ignored. The built-in reference
+//! rules adapt instead, where SPEC §2 lets installations differ (roles without an
+//! organization, optional columns, tables or functions an installation does not
+//! have), and every adaptation is a note in the report.
 
 pub(crate) mod contracts;
 mod expr;
@@ -144,16 +147,22 @@ pub(crate) struct AccessModel {
     /// Function → table → rule for rows it may change outside the caller's organizations.
     pub(crate) may_write: BTreeMap<String, BTreeMap<String, Expr>>,
     pub(crate) service_only_schemas: BTreeSet<String>,
+    /// How the built-in rules were fitted to this installation, in words.
+    pub(crate) notes: Vec<String>,
 }
 
 impl AccessModel {
     pub(crate) fn resolve(source: &RulesSource, catalog: &Catalog) -> Result<Self, RulesError> {
         let (name, text) = source.load()?;
-        let file = RulesFile::parse(&name, &text)?;
+        let file = match source {
+            RulesSource::Reference => RulesFile::reference(),
+            RulesSource::File(_) => RulesFile::parse(&name, &text)?,
+        };
         Resolver {
             file_name: &name,
             file: &file,
             catalog,
+            notes: Default::default(),
         }
         .resolve()
     }
@@ -167,6 +176,7 @@ struct Resolver<'a> {
     file_name: &'a str,
     file: &'a RulesFile,
     catalog: &'a Catalog,
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 impl Resolver<'_> {
@@ -174,6 +184,24 @@ impl Resolver<'_> {
         RulesError {
             file: self.file_name.to_string(),
             problem,
+        }
+    }
+
+    /// Whether `entry` (a table or function) comes from the built-in rules.
+    fn builtin(&self, entry: &str) -> bool {
+        self.file.builtin.contains(entry)
+    }
+
+    /// A problem with `entry`'s rules: an error when the user wrote them, a note (and
+    /// `Ok`) when they are built in, so the caller adapts.
+    fn problem(&self, entry: &str, problem: String) -> Result<(), RulesError> {
+        if self.builtin(entry) {
+            self.notes.borrow_mut().push(format!(
+                "built-in rules fitted to this installation: {problem}"
+            ));
+            Ok(())
+        } else {
+            Err(self.error(problem))
         }
     }
 
@@ -192,11 +220,12 @@ impl Resolver<'_> {
             match self.catalog.relation(table) {
                 Some(r) if r.is_table() => {}
                 Some(_) => return Err(self.error(format!("[tables.\"{table}\"]: `{table}` is not a table"))),
-                None => {
-                    return Err(self.error(format!(
+                None => self.problem(
+                    table,
+                    format!(
                         "[tables.\"{table}\"]: no table `{table}` in the database (names are `schema.table`)"
-                    )))
-                }
+                    ),
+                )?,
             }
         }
 
@@ -224,60 +253,98 @@ impl Resolver<'_> {
             tables.insert(qualified, model);
         }
         for model in tables.values_mut() {
-            model.tenant = self.tenant_path(&model.table, &self.tenant_column(&model.table))?;
+            let path = self.tenant_path(&model.table, &self.tenant_column(&model.table));
+            let schema = model.table.split('.').next().unwrap_or_default();
+            model.tenant = match path {
+                Ok(path) => path,
+                // Only the service role reaches a service-only table: nobody's access
+                // to it depends on its organization, so no path is needed.
+                Err(_)
+                    if service_only.contains(schema)
+                        && !self.file.tables.contains_key(&model.table) =>
+                {
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
         }
 
         let mut may_return = BTreeMap::new();
         let mut may_write = BTreeMap::new();
         for (function, rules) in &self.file.functions {
+            if !self.function_exists(function) && self.builtin(function) {
+                continue;
+            }
             for (key, source, target) in [
                 ("may_return", &rules.may_return, &mut may_return),
                 ("may_write", &rules.may_write, &mut may_write),
             ] {
                 let mut per_table = BTreeMap::new();
                 for (table, rule) in source {
-                    let relation = self.catalog.relation(table).ok_or_else(|| {
-                        self.error(format!(
-                            "[functions.\"{function}\".{key}]: no table `{table}`"
-                        ))
-                    })?;
+                    let Some(relation) = self.catalog.relation(table) else {
+                        self.problem(
+                            function,
+                            format!("[functions.\"{function}\".{key}]: no table `{table}`"),
+                        )?;
+                        continue;
+                    };
                     let path = format!("functions.\"{function}\".{key}.\"{table}\"");
-                    per_table.insert(table.clone(), self.parse_rule(&path, rule, relation)?);
+                    per_table.insert(
+                        table.clone(),
+                        self.parse_rule(function, &path, rule, relation)?,
+                    );
                 }
                 target.insert(function.clone(), per_table);
             }
         }
-        for function in self
-            .file
-            .anonymous_functions
-            .iter()
-            .chain(self.file.functions.keys())
-        {
-            let (schema, name) = function.split_once('.').unwrap_or(("", function));
-            if !self
-                .catalog
-                .functions
-                .iter()
-                .any(|f| f.schema == schema && f.name == name)
-            {
-                return Err(self.error(format!(
-                    "function `{function}` does not exist in the database"
-                )));
+        let mut anonymous_functions = BTreeSet::new();
+        for function in &self.file.anonymous_functions {
+            if self.function_exists(function) {
+                anonymous_functions.insert(function.clone());
+            } else {
+                self.problem(
+                    function,
+                    format!("function `{function}` does not exist in the database"),
+                )?;
+            }
+        }
+        for function in self.file.functions.keys() {
+            if !self.function_exists(function) {
+                self.problem(
+                    function,
+                    format!("function `{function}` does not exist in the database"),
+                )?;
             }
         }
 
         Ok(AccessModel {
             source: self.file_name.to_string(),
             tables,
-            anonymous_functions: self.file.anonymous_functions.iter().cloned().collect(),
+            anonymous_functions,
             may_return,
             may_write,
             service_only_schemas: service_only,
+            notes: self.notes.take(),
         })
+    }
+
+    fn function_exists(&self, function: &str) -> bool {
+        let (schema, name) = function.split_once('.').unwrap_or(("", function));
+        self.catalog
+            .functions
+            .iter()
+            .any(|f| f.schema == schema && f.name == name)
     }
 
     fn tenant_column(&self, table: &str) -> Option<String> {
         match self.file.tables.get(table) {
+            // A built-in tenant column the table lacks: every row is global (`listed`
+            // said so in a note).
+            Some(rules) if self.builtin(table) => rules.tenant.clone().filter(|c| {
+                self.catalog
+                    .relation(table)
+                    .is_some_and(|r| r.has_column(c))
+            }),
             Some(rules) => rules.tenant.clone(),
             None => {
                 let relation = self.catalog.relation(table)?;
@@ -334,27 +401,60 @@ impl Resolver<'_> {
         Ok(hops)
     }
 
-    fn parse_rule(&self, key: &str, rule: &str, relation: &Relation) -> Result<Expr, RulesError> {
+    /// Parses the rule at `key` of `entry` (a table or function) for `relation`. A
+    /// built-in rule naming a column the table lacks keeps it (a missing column reads
+    /// as NULL, as for a row that leaves it empty); a built-in `same_org` without the
+    /// foreign key it follows holds (nothing to compare).
+    fn parse_rule(
+        &self,
+        entry: &str,
+        key: &str,
+        rule: &str,
+        relation: &Relation,
+    ) -> Result<Expr, RulesError> {
         let expr = expr::parse(rule).map_err(|e| self.error(format!("[{key}]: {e}")))?;
         for column in expr.columns() {
             if !relation.has_column(column) {
-                return Err(self.error(format!(
-                    "[{key}]: `{rule}` names column `{column}`, which `{}` does not have",
-                    relation.qualified()
-                )));
+                self.problem(
+                    entry,
+                    format!(
+                        "[{key}]: `{rule}` names column `{column}`, which `{}` does not have{}",
+                        relation.qualified(),
+                        if self.builtin(entry) {
+                            " (read as NULL)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )?;
             }
         }
-        let unreferenced = expr.atoms().into_iter().find_map(|a| match a {
-            Atom::SameOrg(c) if relation.reference_of(c).is_none() => Some(c.clone()),
-            _ => None,
-        });
-        if let Some(column) = unreferenced {
-            return Err(self.error(format!(
-                "[{key}]: same_org({column}) needs a foreign key on `{column}`, which `{}` does not have",
-                relation.qualified()
-            )));
+        let unreferenced: BTreeSet<String> = expr
+            .atoms()
+            .into_iter()
+            .filter_map(|a| match a {
+                Atom::SameOrg(c)
+                    if relation.has_column(c) && relation.reference_of(c).is_none() =>
+                {
+                    Some(c.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for column in &unreferenced {
+            self.problem(
+                entry,
+                format!(
+                    "[{key}]: same_org({column}) needs a foreign key on `{column}`, which `{}` does not have{}",
+                    relation.qualified(),
+                    if self.builtin(entry) { " (it holds)" } else { "" }
+                ),
+            )?;
         }
-        Ok(expr)
+        Ok(expr.map_atoms(&|a| match a {
+            Atom::SameOrg(c) if unreferenced.contains(c) => Expr::Atom(Atom::Always),
+            other => Expr::Atom(other.clone()),
+        }))
     }
 
     fn listed(
@@ -366,6 +466,7 @@ impl Resolver<'_> {
         let table = relation.qualified();
         let rule = |op: &str, text: &Option<String>| -> Result<Expr, RulesError> {
             self.parse_rule(
+                &table,
                 &format!("tables.\"{table}\".{op}"),
                 text.as_deref().unwrap_or("never"),
                 relation,
@@ -394,18 +495,45 @@ impl Resolver<'_> {
                 "[tables.\"{table}\"]: the rules mention organizations but `tenant` is not set"
             )));
         }
-        for column in rules.immutable.iter().chain(&rules.privileged) {
-            if !relation.has_column(column) {
-                return Err(self.error(format!(
-                    "[tables.\"{table}\"]: column `{column}` does not exist"
-                )));
+        if let Some(column) = rules.tenant.as_ref().filter(|c| !relation.has_column(c)) {
+            // Checked again, with the user's error, where the tenant path is followed.
+            if self.builtin(&table) {
+                self.problem(
+                    &table,
+                    format!(
+                        "`{table}` has no tenant column `{column}`: every row is global (no \
+                         organization), as in installations with global roles only"
+                    ),
+                )?;
             }
         }
+        let kept = |list: &[String], what: &str| -> Result<Vec<String>, RulesError> {
+            let mut out = Vec::new();
+            for column in list {
+                if relation.has_column(column) {
+                    out.push(column.clone());
+                } else {
+                    self.problem(
+                        &table,
+                        format!("[tables.\"{table}\"].{what}: column `{column}` does not exist"),
+                    )?;
+                }
+            }
+            Ok(out)
+        };
+        let immutable = kept(&rules.immutable, "immutable")?;
+        let privileged = kept(&rules.privileged, "privileged")?;
+        let mut live_via = Vec::new();
         for column in &rules.live_via {
-            if relation.reference_of(column).is_none() {
-                return Err(self.error(format!(
-                    "[tables.\"{table}\"].live_via: `{column}` is not a foreign-key column of `{table}`"
-                )));
+            if relation.reference_of(column).is_some() {
+                live_via.push(column.clone());
+            } else {
+                self.problem(
+                    &table,
+                    format!(
+                        "[tables.\"{table}\"].live_via: `{column}` is not a foreign-key column of `{table}`"
+                    ),
+                )?;
             }
         }
         let service = match rules.service.as_deref() {
@@ -435,11 +563,11 @@ impl Resolver<'_> {
             update_check,
             delete,
             service,
-            immutable: rules.immutable.clone(),
-            privileged: rules.privileged.clone(),
+            immutable,
+            privileged,
             audit: rules.audit,
             maintain: rules.maintain,
-            live_via: rules.live_via.clone(),
+            live_via,
             references: references(relation),
             origin: RuleOrigin::Listed,
         })

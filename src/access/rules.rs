@@ -33,6 +33,12 @@ pub(crate) struct RulesFile {
     pub(crate) tables: BTreeMap<String, TableRules>,
     #[serde(default)]
     pub(crate) functions: BTreeMap<String, FunctionRules>,
+    /// Entries (tables, functions, anonymous functions) that come from the built-in
+    /// reference rules rather than from the user: they adapt to what an installation
+    /// has (SPEC §2 allows global-only roles and optional columns), where a rule the
+    /// user wrote that names something missing is an error.
+    #[serde(skip)]
+    pub(crate) builtin: std::collections::BTreeSet<String>,
 }
 
 /// What one table allows, per operation, for an authenticated user.
@@ -121,11 +127,24 @@ impl RulesFile {
         }
     }
 
+    /// The built-in reference rules, every entry marked as built in.
+    pub(crate) fn reference() -> Self {
+        let mut rules = Self::parse(REFERENCE_RULES_NAME, REFERENCE_RULES)
+            .expect("the reference rules parse (unit-tested)");
+        rules.builtin = rules
+            .tables
+            .keys()
+            .chain(rules.functions.keys())
+            .chain(&rules.anonymous_functions)
+            .cloned()
+            .collect();
+        rules
+    }
+
     /// These rules laid over the reference rules: entries of the same table or
     /// function replace the reference's, lists are joined.
     fn onto_reference(self) -> Self {
-        let mut merged = Self::parse(REFERENCE_RULES_NAME, REFERENCE_RULES)
-            .expect("the reference rules parse (unit-tested)");
+        let mut merged = Self::reference();
         merged.extends = self.extends;
         for (list, extra) in [
             (&mut merged.anonymous_functions, self.anonymous_functions),
@@ -137,6 +156,9 @@ impl RulesFile {
                     list.push(item);
                 }
             }
+        }
+        for name in self.tables.keys().chain(self.functions.keys()) {
+            merged.builtin.remove(name);
         }
         merged.tables.extend(self.tables);
         merged.functions.extend(self.functions);

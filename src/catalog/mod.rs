@@ -378,6 +378,17 @@ impl Function {
         format!("{}.{}", self.schema, self.name)
     }
 
+    /// `schema.name(type, …)`: how reports name an RPC, overloads told apart by their
+    /// input types (as the RPC contracts name them).
+    pub(crate) fn typed_name(&self) -> String {
+        format!(
+            "{}.{}({})",
+            self.schema,
+            self.name,
+            self.input_types.join(", ")
+        )
+    }
+
     /// `schema.name(arg types)`: the signature GRANT and reports use.
     pub(crate) fn signature(&self) -> String {
         format!("{}.{}({})", self.schema, self.name, self.identity_arguments)

@@ -173,7 +173,18 @@ fn show(v: Option<&Value>) -> String {
     }
 }
 
-/// Every cell where `after` differs from `expected`, ignoring bookkeeping columns.
+/// An email column: installations store addresses lower-cased and trimmed, or as
+/// given; either way the address is the same, and so is the row's meaning.
+fn is_email(column: &str) -> bool {
+    column == "email" || column.ends_with("_email")
+}
+
+fn normalized(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_lowercase())
+}
+
+/// Every cell where `after` differs from `expected`, ignoring bookkeeping columns;
+/// email columns compare case- and whitespace-insensitively.
 pub(crate) fn diff(
     expected: &ExpectedState,
     before: &State,
@@ -225,6 +236,8 @@ pub(crate) fn diff(
                             Some(Cell::Exact(v)) => {
                                 observed.unwrap_or(&Value::Null) == v
                                     || (v.is_string() && s(v) == observed.and_then(s))
+                                    || (is_email(column)
+                                        && normalized(s(v)) == normalized(observed.and_then(s)))
                             }
                             Some(Cell::ChangedFrom(v)) => observed.unwrap_or(&Value::Null) != v,
                         };
@@ -476,5 +489,51 @@ mod tests {
             "a new row may have any other column"
         );
         assert!(want["core.unit_meta"].contains_key("n2"));
+    }
+
+    /// Issue 13: an installation that stores the invitee's email lower-cased and
+    /// trimmed made the same invitation as one that stores it as given.
+    #[test]
+    fn email_columns_compare_by_the_address_not_its_spelling() {
+        let before = state();
+        let none = BTreeMap::new();
+        let scope = Scope {
+            state: &before,
+            args: &none,
+            caller: Some("u1"),
+            result: &Value::Null,
+            lets: &[],
+            row: None,
+        };
+        // Every row as it was, plus the invitation the call made.
+        let mut want = expected(&scope, &[]).unwrap();
+        let mut cells = BTreeMap::new();
+        cells.insert(
+            "email".to_string(),
+            Cell::Exact(json!(" Ann@Example.TEST ")),
+        );
+        cells.insert("name".to_string(), Cell::Exact(json!("Ann")));
+        want.entry("core.invitations".into())
+            .or_default()
+            .insert("i1".into(), Expected { cells, open: true });
+        let mut after = before.clone();
+        after
+            .tables
+            .entry("core.invitations".into())
+            .or_default()
+            .insert(
+                "i1".into(),
+                row(json!({"id": "i1", "email": "ann@example.test", "name": "Ann"})),
+            );
+        assert_eq!(diff(&want, &before, &after, &[]), vec![]);
+        // Other text keeps its case: a changed name is a difference.
+        after
+            .tables
+            .get_mut("core.invitations")
+            .unwrap()
+            .get_mut("i1")
+            .unwrap()
+            .insert("name".into(), json!("ann"));
+        assert_eq!(diff(&want, &before, &after, &[]).len(), 1);
     }
 }

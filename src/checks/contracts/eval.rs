@@ -65,20 +65,10 @@ impl Scope<'_> {
             "null" => Value::Null,
             "{}" => Value::Object(Default::default()),
             "$caller" => opt(self.caller.map(str::to_string)),
-            "$result" => match self.result {
-                Value::Array(rows) => rows.first().cloned().unwrap_or(Value::Null),
-                other => other.clone(),
-            },
+            "$result" => result_key(self.result),
             _ => {
                 if let Some(column) = a.strip_prefix("$result.") {
-                    let first = match self.result {
-                        Value::Array(rows) => rows.first(),
-                        other => Some(other),
-                    };
-                    return Ok(first
-                        .and_then(|r| r.get(column))
-                        .cloned()
-                        .unwrap_or(Value::Null));
+                    return Ok(result_field(self.result, column).unwrap_or(Value::Null));
                 }
                 if let Ok(n) = a.parse::<i64>() {
                     return Ok(Value::from(n));
@@ -307,5 +297,125 @@ impl Scope<'_> {
             }
             other => return Err(format!("unknown function `{other}`")),
         })
+    }
+}
+
+/// What a call returned, as the row it stands for: a function may return the row's
+/// id, the row, a set of rows, or JSON holding the row (`{"id": …, …}`, or one field
+/// wrapping it, `{"organization": {…}}`), and a JSON text of any of these.
+fn row_of(result: &Value) -> Value {
+    match result {
+        Value::Array(rows) => rows.first().map(row_of).unwrap_or(Value::Null),
+        Value::String(text) if text.starts_with('{') || text.starts_with('[') => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(parsed) => row_of(&parsed),
+                Err(_) => result.clone(),
+            }
+        }
+        Value::Object(fields) if fields.len() == 1 && !fields.contains_key("id") => {
+            match fields.values().next() {
+                Some(inner @ (Value::Object(_) | Value::Array(_))) => row_of(inner),
+                _ => result.clone(),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// `$result`: the key of the returned row — the value itself when the call returned
+/// a scalar, else the row's `id`, else its only field.
+pub(crate) fn result_key(result: &Value) -> Value {
+    match row_of(result) {
+        Value::Object(fields) => match fields.get("id") {
+            Some(id) => id.clone(),
+            None if fields.len() == 1 => fields.values().next().cloned().unwrap_or(Value::Null),
+            None => Value::Object(fields),
+        },
+        other => other,
+    }
+}
+
+/// Every row a read returned: the rows of a set, the elements of a JSON array, or
+/// the one row a scalar call returned as JSON.
+pub(crate) fn returned_rows(result: &Value) -> Vec<Value> {
+    match result {
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|i| match i {
+                Value::Array(_) => returned_rows(i),
+                Value::String(t) if t.starts_with('[') || t.starts_with('{') => returned_rows(i),
+                Value::Object(f) if f.len() == 1 && !f.contains_key("id") => {
+                    match f.values().next() {
+                        Some(inner @ (Value::Array(_) | Value::Object(_))) => returned_rows(inner),
+                        _ => vec![i.clone()],
+                    }
+                }
+                other => vec![other.clone()],
+            })
+            .collect(),
+        Value::String(text) if text.starts_with('[') || text.starts_with('{') => {
+            serde_json::from_str::<Value>(text)
+                .map(|v| returned_rows(&v))
+                .unwrap_or_default()
+        }
+        Value::Object(fields) if fields.len() == 1 && !fields.contains_key("id") => {
+            match fields.values().next() {
+                Some(inner @ (Value::Array(_) | Value::Object(_))) => returned_rows(inner),
+                _ => vec![result.clone()],
+            }
+        }
+        Value::Object(_) => vec![result.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// `$result.column`: a column of the returned row, wherever the JSON holds it.
+pub(crate) fn result_field(result: &Value, column: &str) -> Option<Value> {
+    row_of(result).get(column).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "bbbb0000-0000-4000-8000-000000000001";
+
+    /// Issue 13: an RPC that returns the new row as JSON is judged by the row's key,
+    /// not by the JSON text.
+    #[test]
+    fn a_result_stands_for_its_row_whatever_its_shape() {
+        for shape in [
+            json!(ID),
+            json!([{ "id": ID, "name": "Acme" }]),
+            json!({ "id": ID, "name": "Acme" }),
+            json!({ "organization": { "id": ID, "name": "Acme" } }),
+            json!(format!("{{\"id\": \"{ID}\", \"name\": \"Acme\"}}")),
+            json!([ID]),
+        ] {
+            assert_eq!(result_key(&shape), json!(ID), "{shape}");
+        }
+        let token = json!({ "invitation": { "id": ID, "token": "t-1" } });
+        assert_eq!(result_field(&token, "token"), Some(json!("t-1")));
+        assert_eq!(
+            result_field(&json!([{ "token": "t-2" }]), "token"),
+            Some(json!("t-2"))
+        );
+    }
+
+    #[test]
+    fn returned_rows_are_found_in_sets_and_in_json() {
+        let rows = |v: Value| -> Vec<Value> {
+            returned_rows(&v)
+                .iter()
+                .filter_map(|r| r.get("id").cloned())
+                .collect()
+        };
+        assert_eq!(rows(json!([{ "id": "a" }, { "id": "b" }])).len(), 2);
+        assert_eq!(rows(json!([[{ "id": "a" }, { "id": "b" }]])).len(), 2);
+        assert_eq!(rows(json!({ "units": [{ "id": "a" }] })).len(), 1);
+        assert_eq!(rows(json!({ "id": "a", "name": "n" })).len(), 1);
+        assert_eq!(rows(json!("[{\"id\": \"a\"}]")).len(), 1);
+        assert!(rows(json!(null)).is_empty());
     }
 }

@@ -57,6 +57,24 @@ pub(crate) struct Judge<'a> {
     pub(crate) model: &'a AccessModel,
 }
 
+/// Whether an audit row's table names `table`: `core.invitations`, `invitations` and
+/// `"core"."invitations"` all do.
+fn same_table(written: &str, table: &str) -> bool {
+    let bare = |t: &str| -> String {
+        t.rsplit('.')
+            .next()
+            .unwrap_or(t)
+            .trim_matches('"')
+            .to_ascii_lowercase()
+    };
+    let qualified = |t: &str| t.contains('.');
+    if qualified(written) && qualified(table) {
+        written.replace('"', "").eq_ignore_ascii_case(table)
+    } else {
+        bare(written) == bare(table)
+    }
+}
+
 fn list(diffs: &[Difference]) -> String {
     let shown: Vec<String> = diffs.iter().take(6).map(ToString::to_string).collect();
     let more = diffs.len().saturating_sub(6);
@@ -207,24 +225,36 @@ impl Judge<'_> {
                 if let Some(audit) = &contract.audit {
                     let org = scope.eval(&audit.organization)?;
                     let org = text(Some(&org));
+                    let target = match &audit.target {
+                        Some(e) => text(Some(&scope.eval(e)?)),
+                        None => None,
+                    };
+                    // What makes a row evidence: who, in which organization, on which
+                    // table (qualified or not) and, when the contract says, which row.
+                    // The action's wording is the installation's, shown, judged only
+                    // when the contract pins it.
                     let fits = |r: &&Row| {
-                        text(r.get("action")).as_deref() == Some(audit.action.as_str())
-                            && text(r.get("target_table")).is_some_and(|t| {
-                                t == audit.table || t.ends_with(&format!(".{}", audit.table))
-                            })
+                        (!audit.pin_action
+                            || text(r.get("action")).as_deref() == Some(audit.action.as_str()))
+                            && text(r.get("target_table"))
+                                .is_some_and(|t| same_table(&t, &audit.table))
                             && text(r.get("organization_id")) == org
                             && text(r.get("actor_id")).as_deref() == scope.caller
+                            && target.as_ref().is_none_or(|id| {
+                                text(r.get("target_id")).is_some_and(|t| t.eq_ignore_ascii_case(id))
+                            })
                     };
-                    if audit_rows.len() != 1 || !audit_rows.iter().any(fits) {
+                    if !audit_rows.iter().any(fits) {
                         out.push(Violation {
                             returned: Vec::new(),
                             check: CheckId::AuditMissing,
                             message: format!(
-                                "{} called by {who} must write one audit row (table {}, action {}, organization {}, actor the caller); it wrote {}",
+                                "{} called by {who} must write an audit row (table {}{}, organization {}, actor the caller{}); it wrote {}",
                                 contract.signature(),
                                 audit.table,
-                                audit.action,
+                                if audit.pin_action { format!(", action {}", audit.action) } else { String::new() },
                                 org.as_deref().unwrap_or("NULL"),
+                                target.as_deref().map(|t| format!(", row {t}")).unwrap_or_default(),
                                 if audit_rows.is_empty() {
                                     "none".to_string()
                                 } else {
@@ -323,13 +353,10 @@ impl Judge<'_> {
             .caller
             .and_then(|c| uuid::Uuid::parse_str(c).ok())
             .map_or(Actor::Anonymous, Actor::User);
-        let returned: Vec<String> = match result {
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| text(i.get(&returns.column)))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let returned = super::eval::returned_rows(result)
+            .iter()
+            .filter_map(|i| text(i.get(&returns.column)))
+            .collect::<Vec<String>>();
         for value in returned {
             let Some(row) = rows.find(&returns.column, &value).next() else {
                 continue;
@@ -368,5 +395,21 @@ impl Judge<'_> {
             }));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: an audit row naming `core.invitations` is evidence of a change to
+    /// `invitations`, and the other way round.
+    #[test]
+    fn audit_tables_match_qualified_or_not() {
+        assert!(same_table("core.invitations", "invitations"));
+        assert!(same_table("invitations", "core.invitations"));
+        assert!(same_table("\"core\".\"Invitations\"", "core.invitations"));
+        assert!(!same_table("platform.invitations", "core.invitations"));
+        assert!(!same_table("units", "invitations"));
     }
 }

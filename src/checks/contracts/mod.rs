@@ -341,7 +341,7 @@ impl Environment<'_> {
                 })?;
             let kind = caller_kind(&state, &resolved);
             for v in violations {
-                let finding = Finding::new(v.check, function.qualified(), "EXECUTE")
+                let finding = Finding::new(v.check, function.typed_name(), "EXECUTE")
                     .actor(&resolved.actor)
                     .actor_kind(&kind)
                     .message(format!(

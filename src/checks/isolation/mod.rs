@@ -272,7 +272,7 @@ impl Environment<'_> {
             };
             for (check, severity, message, returned) in judge.judge(caller, function, sql, outcome)
             {
-                let finding = Finding::new(check, function.qualified(), "EXECUTE")
+                let finding = Finding::new(check, function.typed_name(), "EXECUTE")
                     .actor(caller)
                     .actor_kind(kind)
                     .severity(severity)
