@@ -33,6 +33,7 @@ async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check(args, &mut termination).await,
         Command::Snapshot(args) => snapshot(args, &mut termination).await,
+        Command::Rules(args) => rules(args, &mut termination).await,
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
@@ -140,20 +141,41 @@ async fn snapshot(args: cli::SnapshotArgs, termination: &mut Termination) -> i32
         Some(Err(e)) => return fail(&e),
         None => return interrupted(),
     };
-    match &args.out {
+    write_output(&yaml, args.out.as_deref(), "the snapshot")
+}
+
+async fn rules(args: cli::RulesArgs, termination: &mut Termination) -> i32 {
+    let display = Display::new();
+    let verifier = display.attach(args.server.configure(args.source.verifier()));
+    let outcome = tokio::select! {
+        outcome = verifier.rules() => Some(outcome),
+        _ = termination.wait() => None,
+    };
+    display.finish();
+    let text = match outcome {
+        Some(Ok(text)) => text,
+        Some(Err(e)) => return fail(&e),
+        None => return interrupted(),
+    };
+    write_output(&text, args.out.as_deref(), "the rules")
+}
+
+/// Writes a command's output to `out`, or to standard output.
+fn write_output(text: &str, out: Option<&std::path::Path>, what: &str) -> i32 {
+    match out {
         None => {
-            let _ = cli::output::stdout(&yaml);
+            let _ = cli::output::stdout(text);
             exit::CLEAN
         }
-        Some(path) => match std::fs::write(path, yaml) {
+        Some(path) => match std::fs::write(path, text) {
             Ok(()) => {
                 say!("wrote {}", path.display());
                 exit::CLEAN
             }
             Err(e) => {
                 say!(
-                    "error: could not write the snapshot to {}: {e}; check that its \
-                     directory exists and is writable",
+                    "error: could not write {what} to {}: {e}; check that its directory exists \
+                     and is writable",
                     path.display()
                 );
                 exit::ERROR

@@ -396,7 +396,7 @@ impl Verifier {
                     "{} is not in the access rules; it was checked with the default rules ({why})",
                     t.table
                 )),
-                crate::access::RuleOrigin::Listed => None,
+                crate::access::RuleOrigin::Listed | crate::access::RuleOrigin::Reference => None,
             })
             .collect();
         // Generated rows a constraint refused are expected (random picks collide with
@@ -616,6 +616,35 @@ impl Verifier {
         drop(template);
         server.shutdown().await;
         Ok(snapshot)
+    }
+
+    /// A complete rules file for the installed sources: every table the checks look
+    /// at with the rules this verifier would judge it by (the access rules given, or
+    /// the reference rules fitted to the installation, and the defaults), each entry
+    /// saying where its rules came from and `TODO` where the tool could not decide.
+    /// [`access_rules`](Self::access_rules) on the written file, unedited, judges
+    /// exactly as this verifier does.
+    pub async fn rules(self) -> Result<String, Error> {
+        let sources = self.sources()?;
+        self.progress.phase(PHASE_SERVER);
+        let server = Server::start(&self.server).await?;
+        self.progress.phase(PHASE_INSTALL);
+        let template = Template::build(&server, self.flavor, &sources).await?;
+        let database = template.clone_database(&server).await?;
+        self.progress.phase(PHASE_CATALOG);
+        let mut conn = database.connect().await?;
+        let catalog = Catalog::load(&mut conn).await?;
+        let _ = conn.close().await;
+        let model = AccessModel::resolve(&self.rules, &catalog)?;
+        let names: Vec<String> = if self.schema.is_empty() && self.extra_sql.is_empty() {
+            Vec::new()
+        } else {
+            sources.iter().map(|s| s.name.clone()).collect()
+        };
+        let text = crate::access::generate::rules_file(&model, &catalog, &names);
+        drop(template);
+        server.shutdown().await;
+        Ok(text)
     }
 
     /// Starts a [`Sandbox`]: the server this verifier would use, with its schema

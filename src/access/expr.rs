@@ -83,6 +83,47 @@ impl Expr {
         }
     }
 
+    /// The same rule with constants folded: `never` and `always` absorbed or dropped,
+    /// double negations removed, nested `&`/`|` flattened. Meaning is unchanged.
+    pub(crate) fn simplified(&self) -> Expr {
+        let never = || Expr::Atom(Atom::Never);
+        let always = || Expr::Atom(Atom::Always);
+        let fold = |parts: &[Expr], and: bool| -> Expr {
+            let (absorbing, neutral) = if and {
+                (Atom::Never, Atom::Always)
+            } else {
+                (Atom::Always, Atom::Never)
+            };
+            let mut kept = Vec::new();
+            for part in parts.iter().map(Expr::simplified) {
+                match part {
+                    Expr::Atom(ref a) if *a == absorbing => return Expr::Atom(absorbing),
+                    Expr::Atom(ref a) if *a == neutral => {}
+                    Expr::And(inner) if and => kept.extend(inner),
+                    Expr::Or(inner) if !and => kept.extend(inner),
+                    other => kept.push(other),
+                }
+            }
+            match kept.len() {
+                0 => Expr::Atom(neutral),
+                1 => kept.pop().expect("one part"),
+                _ if and => Expr::And(kept),
+                _ => Expr::Or(kept),
+            }
+        };
+        match self {
+            Expr::And(parts) => fold(parts, true),
+            Expr::Or(parts) => fold(parts, false),
+            Expr::Not(inner) => match inner.simplified() {
+                Expr::Atom(Atom::Never) => always(),
+                Expr::Atom(Atom::Always) => never(),
+                Expr::Not(x) => *x,
+                other => Expr::Not(Box::new(other)),
+            },
+            Expr::Atom(a) => Expr::Atom(a.clone()),
+        }
+    }
+
     pub(crate) fn atoms(&self) -> Vec<&Atom> {
         match self {
             Expr::Or(v) | Expr::And(v) => v.iter().flat_map(Expr::atoms).collect(),
@@ -384,5 +425,20 @@ mod tests {
         assert!(err.contains("unexpected `member`"), "{err}");
         let err = parse("role(role_id)").unwrap_err().to_string();
         assert!(err.contains("takes 2"), "{err}");
+    }
+
+    #[test]
+    fn constants_fold_away_without_changing_meaning() {
+        let simple = |rule: &str| parse(rule).unwrap().simplified().to_string();
+        assert_eq!(simple("global | member"), "global | member");
+        assert_eq!(simple("always | member"), "always");
+        assert_eq!(simple("never & member"), "never");
+        assert_eq!(simple("always & member & !never"), "member");
+        assert_eq!(simple("!(!member)"), "member");
+        assert_eq!(simple("(member | never) & (always | self(x))"), "member");
+        assert_eq!(
+            simple("(member | invitee) & (global | never)"),
+            "(member | invitee) & global"
+        );
     }
 }

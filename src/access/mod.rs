@@ -12,6 +12,7 @@
 
 pub(crate) mod contracts;
 mod expr;
+pub(crate) mod generate;
 pub(crate) mod oracle;
 mod rules;
 
@@ -79,6 +80,9 @@ pub(crate) enum ServiceAccess {
 /// Why a table has the rules it has, for reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) enum RuleOrigin {
+    /// The built-in reference rules (fitted to the installation where needed).
+    Reference,
+    /// The rules file the user gave.
     Listed,
     Default(&'static str),
 }
@@ -147,6 +151,9 @@ pub(crate) struct AccessModel {
     /// Function → table → rule for rows it may change outside the caller's organizations.
     pub(crate) may_write: BTreeMap<String, BTreeMap<String, Expr>>,
     pub(crate) service_only_schemas: BTreeSet<String>,
+    /// Schemas the rules file leaves out of row-level checks (besides extension
+    /// homes, always left out).
+    pub(crate) ignored_schemas: BTreeSet<String>,
     /// How the built-in rules were fitted to this installation, in words.
     pub(crate) notes: Vec<String>,
 }
@@ -324,6 +331,13 @@ impl Resolver<'_> {
             may_return,
             may_write,
             service_only_schemas: service_only,
+            ignored_schemas: self
+                .file
+                .ignored_schemas
+                .iter()
+                .filter(|s| !SYSTEM_SCHEMAS.contains(&s.as_str()))
+                .cloned()
+                .collect(),
             notes: self.notes.take(),
         })
     }
@@ -451,10 +465,29 @@ impl Resolver<'_> {
                 ),
             )?;
         }
-        Ok(expr.map_atoms(&|a| match a {
-            Atom::SameOrg(c) if unreferenced.contains(c) => Expr::Atom(Atom::Always),
-            other => Expr::Atom(other.clone()),
-        }))
+        // What a built-in atom on a missing column means: the value every row has
+        // there, NULL. Folded to a constant so the rule says so plainly (and a rules
+        // file written from this model passes the strict checks).
+        let missing = |c: &str| !relation.has_column(c);
+        let adapted = expr.map_atoms(&|a| {
+            let null = |holds: bool| Expr::Atom(if holds { Atom::Always } else { Atom::Never });
+            match a {
+                Atom::SameOrg(c) if missing(c) || unreferenced.contains(c) => null(true),
+                Atom::Is(c, v) if missing(c) => null(v == "null"),
+                Atom::SelfColumn(c) | Atom::SharesOrg(c) | Atom::Future(c) | Atom::Role(c, _)
+                    if missing(c) =>
+                {
+                    null(false)
+                }
+                Atom::Invitee if missing("email") => null(false),
+                other => Expr::Atom(other.clone()),
+            }
+        });
+        Ok(if adapted == expr {
+            expr
+        } else {
+            adapted.simplified()
+        })
     }
 
     fn listed(
@@ -548,11 +581,38 @@ impl Resolver<'_> {
                 )))
             }
         };
-        let (select, insert, delete) = (
+        let (mut select, mut insert, mut delete) = (
             rule("select", &rules.select)?,
             rule("insert", &rules.insert)?,
             rule("delete", &rules.delete)?,
         );
+        let (mut update, mut update_check) = (update, update_check);
+        if self.builtin(&table)
+            && rules
+                .tenant
+                .as_ref()
+                .is_some_and(|c| !relation.has_column(c))
+        {
+            // No tenant column: every row is global, nobody is a member of its
+            // (absent) organization.
+            for rule in [
+                &mut select,
+                &mut insert,
+                &mut update,
+                &mut update_check,
+                &mut delete,
+            ] {
+                *rule = rule
+                    .map_atoms(&|a| match a {
+                        Atom::Global => Expr::Atom(Atom::Always),
+                        Atom::Member | Atom::SuperAdmin | Atom::UnitMember => {
+                            Expr::Atom(Atom::Never)
+                        }
+                        other => Expr::Atom(other.clone()),
+                    })
+                    .simplified();
+            }
+        }
         Ok(TableModel {
             table: table.clone(),
             key: key.to_vec(),
@@ -569,7 +629,11 @@ impl Resolver<'_> {
             maintain: rules.maintain,
             live_via,
             references: references(relation),
-            origin: RuleOrigin::Listed,
+            origin: if self.builtin(&table) {
+                RuleOrigin::Reference
+            } else {
+                RuleOrigin::Listed
+            },
         })
     }
 

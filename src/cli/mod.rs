@@ -40,6 +40,10 @@ pub(crate) enum Command {
     /// Write the policy surface (RLS flags, policies, grants, functions, the access
     /// matrix of the fixture world) as deterministic YAML, for regression snapshots.
     Snapshot(SnapshotArgs),
+    /// Write a complete, commented access rules file for the installed schema: every
+    /// table with the rules the reference and the defaults give it, TODO where the
+    /// tool could not decide.
+    Rules(RulesArgs),
     /// Print the complete reference schema SQL for a flavor (to pipe into psql).
     Schema(SchemaArgs),
     /// Start a throwaway database with a schema installed and wait (for psql and
@@ -89,6 +93,17 @@ pub(crate) struct SnapshotArgs {
     #[command(flatten)]
     pub(crate) server: ServerArgs,
     /// Write the YAML to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RulesArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Write the rules to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
 }
@@ -335,7 +350,7 @@ mod tests {
             let server = match cli.command {
                 Command::Check(args) => args.server,
                 Command::Serve(args) => args.server,
-                Command::Schema(_) | Command::Snapshot(_) => unreachable!(),
+                Command::Schema(_) | Command::Snapshot(_) | Command::Rules(_) => unreachable!(),
             };
             assert!(matches!(server.backend, BackendArg::Container));
             assert_eq!(server.image.as_deref(), Some("smta-verify/postgres:15"));
@@ -343,8 +358,8 @@ mod tests {
     }
 
     #[test]
-    fn check_snapshot_and_serve_take_the_postgres_binaries() {
-        for command in ["check", "snapshot", "serve"] {
+    fn check_snapshot_rules_and_serve_take_the_postgres_binaries() {
+        for command in ["check", "snapshot", "rules", "serve"] {
             let cli = Cli::try_parse_from([
                 "smta-verify",
                 command,
@@ -356,6 +371,7 @@ mod tests {
                 Command::Check(args) => args.server,
                 Command::Serve(args) => args.server,
                 Command::Snapshot(args) => args.server,
+                Command::Rules(args) => args.server,
                 Command::Schema(_) => unreachable!(),
             };
             assert_eq!(
