@@ -39,6 +39,14 @@ fn judged(report: &Report) -> (Vec<String>, Vec<String>) {
     (findings, matrix)
 }
 
+/// The entry of `table` in a rules file: its comment lines and its keys.
+fn entry<'a>(rules: &'a str, table: &str) -> &'a str {
+    rules
+        .split("\n\n")
+        .find(|entry| entry.lines().any(|l| l == format!("[tables.\"{table}\"]")))
+        .unwrap_or_else(|| panic!("{table} is listed:\n{rules}"))
+}
+
 fn round_trip(name: &str, verifier: impl Fn() -> Verifier) -> String {
     let rules = tokio::runtime::Runtime::new()
         .expect("a runtime")
@@ -93,6 +101,18 @@ fn the_adopter_example_round_trips_with_its_own_rules() {
 }
 
 #[test]
+fn the_second_dialect_round_trips_with_the_fitted_rules() {
+    let schema = root().join("fixtures/dialect/schema.sql");
+    let rules = round_trip("dialect", || Verifier::new(Flavor::Payload).schema(&schema));
+    let roles = entry(&rules, "core.roles");
+    // Global roles only: readable by every user, managed by nobody.
+    assert!(roles.contains("select = \"always\""), "{roles}");
+    assert!(roles.contains("insert = \"never\""), "{roles}");
+    assert!(!roles.contains("tenant ="), "{roles}");
+    assert!(rules.contains("[tables.\"platform.invoices\"]"), "{rules}");
+}
+
+#[test]
 fn a_table_the_defaults_cannot_place_gets_a_todo() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let overlay = dir.path().join("app.sql");
@@ -110,10 +130,7 @@ fn a_table_the_defaults_cannot_place_gets_a_todo() {
         .expect("a runtime")
         .block_on(Verifier::new(Flavor::Payload).extra_sql(&overlay).rules())
         .expect("the rules are written");
-    let tasks = rules
-        .split("\n\n")
-        .find(|entry| entry.contains("[tables.\"app.tasks\"]"))
-        .unwrap_or_else(|| panic!("app.tasks is listed:\n{rules}"));
+    let tasks = entry(&rules, "app.tasks");
     assert!(
         tasks.contains("TODO: it references app.projects")
             && tasks.contains("tenant = \"project_id\" with rules"),

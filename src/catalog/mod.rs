@@ -25,7 +25,15 @@ pub(crate) struct Catalog {
     pub(crate) schemas: Vec<Schema>,
     pub(crate) roles: Vec<Role>,
     pub(crate) extensions: Vec<Extension>,
-    pub(crate) extension_objects_in_public: Vec<String>,
+    pub(crate) extension_objects_in_public: Vec<ExtensionObject>,
+}
+
+/// An object an extension installed into schema public: `public.name(arg types)`
+/// for a function (overloads told apart), `public.name` for a relation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct ExtensionObject {
+    pub(crate) extension: String,
+    pub(crate) object: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -57,8 +65,37 @@ pub(crate) struct Column {
     pub(crate) base_type: String,
     pub(crate) not_null: bool,
     pub(crate) has_default: bool,
+    /// The default expression as PostgreSQL prints it (`'pending'::text`, `now()`).
+    #[serde(default)]
+    pub(crate) default: Option<String>,
     pub(crate) generated: bool,
     pub(crate) privileges: Vec<Grant>,
+}
+
+impl Column {
+    /// The value an INSERT that omits this column writes, when the default is a
+    /// constant (`'pending'::text`, `false`, `0`, `'{}'::jsonb`); `None` for computed
+    /// defaults (`now()`, `gen_random_uuid()`) and columns without one.
+    pub(crate) fn constant_default(&self) -> Option<serde_json::Value> {
+        let text = self.default.as_deref()?.trim();
+        let bare = match text.rsplit_once("::") {
+            Some((value, _cast)) if !value.contains('(') => value.trim(),
+            _ => text,
+        };
+        if let Some(inner) = bare.strip_prefix('\'').and_then(|b| b.strip_suffix('\'')) {
+            let inner = inner.replace("''", "'");
+            if matches!(self.base_type.as_str(), "json" | "jsonb") {
+                return serde_json::from_str(&inner).ok();
+            }
+            return Some(serde_json::Value::String(inner));
+        }
+        match bare {
+            "true" => Some(serde_json::Value::Bool(true)),
+            "false" => Some(serde_json::Value::Bool(false)),
+            "NULL" => Some(serde_json::Value::Null),
+            number => number.parse::<i64>().ok().map(serde_json::Value::from),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -42,6 +42,8 @@ SELECT jsonb_build_object(
           'base_type', t.typname,
           'not_null', a.attnotnull,
           'has_default', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+          'default', (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
+                      WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = ''),
           'generated', a.attgenerated <> '',
           'privileges', coalesce((SELECT jsonb_agg(jsonb_build_object(
                'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.grantee) END,
@@ -157,14 +159,15 @@ SELECT jsonb_build_object(
   'extensions', coalesce((SELECT jsonb_agg(jsonb_build_object(
       'name', e.extname, 'schema', n.nspname) ORDER BY e.extname)
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace), '[]'::jsonb),
-  'extension_objects_in_public', coalesce((SELECT jsonb_agg(x ORDER BY x) FROM (
-      SELECT e.extname || ': ' || c.relname AS x
+  'extension_objects_in_public', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'extension', s.extension, 'object', s.object) ORDER BY s.extension, s.object) FROM (
+      SELECT e.extname AS extension, 'public.' || c.relname AS object
       FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
       JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'e'
         AND c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public')
       UNION ALL
-      SELECT e.extname || ': ' || p.proname || '()'
+      SELECT e.extname, 'public.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
       FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
       JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.deptype = 'e'

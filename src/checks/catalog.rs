@@ -345,14 +345,24 @@ fn public_schema_objects(catalog: &Catalog, findings: &mut Vec<Finding>) {
                 )),
         );
     }
-    for object in &catalog.extension_objects_in_public {
+    for found in &catalog.extension_objects_in_public {
+        let (extension, object) = (&found.extension, &found.object);
         findings.push(
-            Finding::new(CheckId::PublicSchemaObject, format!("public.{object}"), "CREATE EXTENSION")
+            Finding::new(CheckId::PublicSchemaObject, object, "CREATE EXTENSION")
                 .severity(Severity::Low)
                 .message(format!(
-                    "extension object `{object}` lives in schema public; install extensions into their own \
-                     schema (e.g. `extensions`) so they are not exposed as RPCs."
-                )),
+                    "{object}, of extension {extension}, lives in schema public, which the API layer \
+                     exposes to every client; install extensions into their own schema (e.g. \
+                     `extensions`) so they are not exposed as RPCs."
+                ))
+                .cause(
+                    format!("extension-in-public:{extension}"),
+                    format!("extension {extension} is installed in schema public"),
+                    format!(
+                        "ALTER EXTENSION {extension} SET SCHEMA extensions (a schema clients cannot \
+                         reach), then qualify the calls to its functions."
+                    ),
+                ),
         );
     }
 }

@@ -34,14 +34,19 @@ impl TableProbes<'_, '_> {
     /// Inserts `allowed` (a row the rules let `user` insert) with each guessable unique
     /// key or reference changed to a hidden row's values.
     pub(super) fn existence_by_insert(&mut self, allowed: &Row, user: &str) {
-        if self.ctx.oracle.may_insert(self.actor, self.table, allowed) != Expect::Allowed {
+        if self
+            .ctx
+            .oracle
+            .may_insert(self.actor, self.table, &self.as_written(allowed))
+            != Expect::Allowed
+        {
             return;
         }
         for exposure in self.exposures("INSERT", user) {
             let row = with_values(allowed, &exposure);
             let sql = self.insert_sql(&row);
             let probe = Probe::Reveal {
-                row,
+                row: self.as_written(&row),
                 updates: None,
                 disclosure: exposure.disclosure,
             };

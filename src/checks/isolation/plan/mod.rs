@@ -403,7 +403,24 @@ impl TableProbes<'_, '_> {
 
     fn insert(&mut self, row: Row, purpose: InsertPurpose) {
         let sql = self.insert_sql(&row);
+        let row = self.as_written(&row);
         self.push(Probe::Insert { row, purpose }, sql, Mode::Exec);
+    }
+
+    /// The row an INSERT of `row` writes, as far as the catalog tells: the omitted
+    /// columns take their constant defaults (a status `'pending'`, a flag `false`),
+    /// which the rules may well read. Computed defaults stay unknown.
+    pub(super) fn as_written(&self, row: &Row) -> Row {
+        let mut written = row.clone();
+        for column in &self.relation.columns {
+            if written.contains_key(&column.name) {
+                continue;
+            }
+            if let Some(value) = column.constant_default() {
+                written.insert(column.name.clone(), value);
+            }
+        }
+        written
     }
 
     fn insert_sql(&self, row: &Row) -> String {
@@ -659,7 +676,12 @@ impl TableProbes<'_, '_> {
                 if column.generated {
                     return false;
                 }
-                let required = column.not_null && !column.has_default;
+                // A NOT NULL column without a default that the actor may not write is
+                // left for a trigger to fill, as a client would leave it; naming it
+                // would be refused for the column, never judged for the row.
+                let required = column.not_null
+                    && !column.has_default
+                    && (insertable.contains(name.as_str()) || insertable.is_empty());
                 let wanted = purposeful.contains(name) && (!value.is_null() || required);
                 let keep_value =
                     !value.is_null() && !column.has_default && insertable.contains(name.as_str());
