@@ -580,16 +580,15 @@ impl Verifier {
     /// snapshot ([`Snapshot::to_yaml`]). No generated worlds: the same sources give
     /// the same snapshot, byte for byte.
     pub async fn snapshot(self) -> Result<Snapshot, Error> {
-        let sources = self.sources()?;
-        self.progress.phase(PHASE_SERVER);
-        let server = Server::start(&self.server).await?;
-        self.progress.phase(PHASE_INSTALL);
-        let template = Template::build(&server, self.flavor, &sources).await?;
-        let database = template.clone_database(&server).await?;
-        self.progress.phase(PHASE_CATALOG);
+        let Installed {
+            server,
+            template,
+            database,
+            catalog,
+            model,
+            ..
+        } = self.installed().await?;
         let mut conn = database.connect().await?;
-        let catalog = Catalog::load(&mut conn).await?;
-        let model = AccessModel::resolve(&self.rules, &catalog)?;
         self.progress.phase(PHASE_FIXTURE);
         // The report's matrix, restricted to the fixture world: the privilege grid
         // and one isolation case, judged exactly as in a run.
@@ -625,6 +624,29 @@ impl Verifier {
     /// [`access_rules`](Self::access_rules) on the written file, unedited, judges
     /// exactly as this verifier does.
     pub async fn rules(self) -> Result<String, Error> {
+        let Installed {
+            sources,
+            server,
+            template,
+            catalog,
+            model,
+            ..
+        } = self.installed().await?;
+        let names: Vec<String> = if self.schema.is_empty() && self.extra_sql.is_empty() {
+            Vec::new()
+        } else {
+            sources.iter().map(|s| s.name.clone()).collect()
+        };
+        let text = crate::access::generate::rules_file(&model, &catalog, &names);
+        drop(template);
+        server.shutdown().await;
+        Ok(text)
+    }
+
+    /// The sources installed into a fresh template on a fresh server, one clone of it,
+    /// its catalog and the access model resolved against it: where `snapshot` and
+    /// `rules` start.
+    async fn installed(&self) -> Result<Installed, Error> {
         let sources = self.sources()?;
         self.progress.phase(PHASE_SERVER);
         let server = Server::start(&self.server).await?;
@@ -636,15 +658,14 @@ impl Verifier {
         let catalog = Catalog::load(&mut conn).await?;
         let _ = conn.close().await;
         let model = AccessModel::resolve(&self.rules, &catalog)?;
-        let names: Vec<String> = if self.schema.is_empty() && self.extra_sql.is_empty() {
-            Vec::new()
-        } else {
-            sources.iter().map(|s| s.name.clone()).collect()
-        };
-        let text = crate::access::generate::rules_file(&model, &catalog, &names);
-        drop(template);
-        server.shutdown().await;
-        Ok(text)
+        Ok(Installed {
+            sources,
+            server,
+            template,
+            database,
+            catalog,
+            model,
+        })
     }
 
     /// Starts a [`Sandbox`]: the server this verifier would use, with its schema
@@ -662,6 +683,16 @@ impl Verifier {
             .map_err(|e| Error::Internal(format!("a runtime: {e}")))?
             .block_on(self.run())
     }
+}
+
+/// What [`Verifier::installed`] sets up; the server is torn down when dropped.
+struct Installed {
+    sources: Vec<SqlSource>,
+    server: Server,
+    template: Template,
+    database: crate::install::Database,
+    catalog: Catalog,
+    model: AccessModel,
 }
 
 const PHASE_SERVER: &str = "starting PostgreSQL";

@@ -255,18 +255,16 @@ impl Environment<'_> {
             let sql = call_sql(function, &resolved.literals);
             let outcome = self.call(conn, &resolved.actor, &sql).await?;
             let after = self.read_state(conn, &state).await?;
-            let allowed = {
-                let caller = resolved_caller(&resolved.actor);
-                let scope = Scope {
-                    state: &state,
-                    args: &resolved.args,
-                    caller: caller.as_deref(),
-                    result: &Value::Null,
-                    lets: &contract.lets,
-                    row: None,
-                };
-                matches!(judge.verdict(contract, &scope), Ok(Verdict::Allowed))
+            let caller = resolved_caller(&resolved.actor);
+            let scope = Scope {
+                state: &state,
+                args: &resolved.args,
+                caller: caller.as_deref(),
+                result: &Value::Null,
+                lets: &contract.lets,
+                row: None,
             };
+            let allowed = matches!(judge.verdict(contract, &scope), Ok(Verdict::Allowed));
             let counts = out.counts.entry(contract.signature()).or_default();
             counts.calls += 1;
             if allowed {
@@ -315,15 +313,6 @@ impl Environment<'_> {
                 returns_set: function.returns_set,
                 gset,
             });
-            let caller = resolved_caller(&resolved.actor);
-            let scope = Scope {
-                state: &state,
-                args: &resolved.args,
-                caller: caller.as_deref(),
-                result: &Value::Null,
-                lets: &contract.lets,
-                row: None,
-            };
             tracing::debug!(
                 call = %sql,
                 actor = %resolved.actor,
