@@ -26,6 +26,7 @@ mod error;
 mod finding;
 mod flavor;
 mod install;
+mod mutate;
 mod postgres;
 mod progress;
 mod report;
@@ -41,6 +42,7 @@ pub use error::Error;
 pub use finding::{CheckId, Example, Finding, Severity, Shrink, ShrinkStatus};
 pub use flavor::{Actor, Flavor, UnknownFlavor};
 pub use install::{InstallError, SourceError, SqlSource};
+pub use mutate::{Mutant, MutantResult, MutationKind, MutationReport, MutationRun, Score, Verdict};
 pub use postgres::{Backend, BackendError};
 pub use progress::Progress;
 pub use report::{

@@ -34,6 +34,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Check(args) => check(args, &mut termination).await,
         Command::Snapshot(args) => snapshot(args, &mut termination).await,
         Command::Rules(args) => rules(args, &mut termination).await,
+        Command::Mutate(args) => mutate(args, &mut termination).await,
         Command::Schema(args) => match SqlSource::reference(args.flavor) {
             Ok(sources) => {
                 for source in sources {
@@ -158,6 +159,62 @@ async fn rules(args: cli::RulesArgs, termination: &mut Termination) -> i32 {
         None => return interrupted(),
     };
     write_output(&text, args.out.as_deref(), "the rules")
+}
+
+async fn mutate(args: cli::MutateArgs, termination: &mut Termination) -> i32 {
+    let display = Display::new();
+    let verifier = display.attach(
+        args.server
+            .configure(args.source.verifier())
+            .cases(args.cases)
+            .rpc_sequences(args.rpc_sequences)
+            .seed(args.seed),
+    );
+    let outcome = tokio::select! {
+        outcome = verifier.mutate(args.max) => Some(outcome),
+        _ = termination.wait() => None,
+    };
+    display.finish();
+    let report = match outcome {
+        Some(Ok(report)) => report,
+        Some(Err(e)) => return fail(&e),
+        None => return interrupted(),
+    };
+    let s = &report.score;
+    say!(
+        "smta-verify mutate: {} of {} killable mutants killed ({} %); {} equivalent, {} blind spot(s), {} did not apply ({} tried of {} derived)",
+        s.killed,
+        s.killed + s.blind_spots,
+        s.percent,
+        s.equivalent,
+        s.blind_spots,
+        s.invalid,
+        s.total,
+        report.derived
+    );
+    for m in report.blind_spots() {
+        say!(
+            "  blind spot: {} on {}: {}",
+            m.mutant.kind,
+            m.mutant.object,
+            m.mutant.description
+        );
+    }
+    match report.write(&args.out) {
+        Ok(paths) => paths.iter().for_each(|p| say!("wrote {}", p.display())),
+        Err(e) => {
+            say!(
+                "error: could not write the reports to {}: {e}",
+                args.out.display()
+            );
+            return exit::ERROR;
+        }
+    }
+    if args.fail_on_blind_spot && s.blind_spots > 0 {
+        exit::FINDINGS
+    } else {
+        exit::CLEAN
+    }
 }
 
 /// Writes a command's output to `out`, or to standard output.

@@ -55,6 +55,9 @@ pub struct Verifier {
     families: Families,
     persistence: Option<PathBuf>,
     fail_fast: bool,
+    /// Signatures `fail_fast` does not stop for: a mutant's run stops at the first
+    /// defect the unbroken schema does not have.
+    known: Arc<std::collections::BTreeSet<String>>,
     shrink: ShrinkBudget,
     progress: ProgressHook,
     rpc_sequences: u32,
@@ -87,6 +90,7 @@ impl Verifier {
             families: Families::ALL,
             persistence: None,
             fail_fast: false,
+            known: Default::default(),
             shrink: ShrinkBudget::default(),
             progress: ProgressHook::default(),
             rpc_sequences: DEFAULT_RPC_SEQUENCES,
@@ -304,6 +308,7 @@ impl Verifier {
             bounds: Bounds::default(),
             persistence: self.persistence.clone(),
             fail_fast: self.fail_fast,
+            known: self.known.clone(),
             shrink: shrink.clone(),
             progress: self.progress.clone(),
         };
@@ -332,6 +337,7 @@ impl Verifier {
                     max_length: RPC_SEQUENCE_LENGTH,
                     seed,
                     fail_fast: self.fail_fast,
+                    known: self.known.clone(),
                     shrink: shrink.clone(),
                 };
                 let outcome = tokio::task::spawn_blocking(move || {
@@ -668,6 +674,123 @@ impl Verifier {
         })
     }
 
+    /// Mutation testing (`smta-verify mutate`): derives small, plausible mistakes from
+    /// the installed schema, runs the checks against each (up to `max`, sampled over
+    /// every kind of mistake), and reports which the checks noticed. Every mutant runs
+    /// with this verifier's seed, cases and RPC sequences — the unbroken schema first,
+    /// whose own findings do not count as kills — stops at its first new defect, and
+    /// does not shrink.
+    pub async fn mutate(self, max: usize) -> Result<crate::mutate::MutationReport, Error> {
+        let started = Instant::now();
+        let sources = self.sources()?;
+        let seed = self
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        self.progress.phase(PHASE_SERVER);
+        let sandbox = Sandbox::start_with(&self.server, self.flavor, &sources).await?;
+        let result = self.mutate_on(&sandbox, sources, seed, max, started).await;
+        sandbox.stop().await;
+        result
+    }
+
+    async fn mutate_on(
+        &self,
+        sandbox: &Sandbox,
+        sources: Vec<SqlSource>,
+        seed: u64,
+        max: usize,
+        started: Instant,
+    ) -> Result<crate::mutate::MutationReport, Error> {
+        self.progress.phase(PHASE_CATALOG);
+        let mut conn = sqlx::PgConnection::connect_with(&sandbox.connect_options())
+            .await
+            .map_err(|e| Error::database("connect to the installed schema", e))?;
+        let catalog = Catalog::load(&mut conn).await?;
+        let _ = conn.close().await;
+        let model = AccessModel::resolve(&self.rules, &catalog)?;
+        let derived = crate::mutate::derive::mutants(self.flavor, &catalog, &model);
+        let count = derived.len();
+        let mutants = crate::mutate::sample(derived, max);
+        // Every run reinstalls the sources on the sandbox's server (the URL backend:
+        // its own scratch databases, dropped after it); one worker each, two runs at
+        // a time.
+        let url = sandbox.connection_url("postgres");
+        let on_sandbox = |schema: Vec<SqlSource>| Verifier {
+            schema: schema.into_iter().map(SchemaInput::Sql).collect(),
+            extra_sql: Vec::new(),
+            server: ServerSpec::new(Backend::Url).database_url(url.clone()),
+            seed: Some(seed),
+            workers: 1,
+            persistence: None,
+            progress: ProgressHook::default(),
+            shrink: ShrinkBudget {
+                per_signature: Duration::ZERO,
+                per_run: Duration::ZERO,
+                ..ShrinkBudget::default()
+            },
+            ..self.clone()
+        };
+        self.progress.phase(PHASE_BASELINE);
+        let baseline = on_sandbox(sources.clone()).run().await?;
+        let known: std::collections::BTreeSet<String> = baseline
+            .findings
+            .iter()
+            .map(|f| f.signature.clone())
+            .collect();
+        let known = Arc::new(known);
+        self.progress.phase(PHASE_MUTANTS);
+        let total = mutants.len() as u64;
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let results = crate::mutate::run::all(mutants, &baseline, 2, |mutant| {
+            let mut schema = sources.clone();
+            schema.push(SqlSource {
+                name: format!("mutant {}", mutant.id),
+                sql: mutant.sql.iter().map(|s| format!("{s};\n")).collect(),
+            });
+            let verifier = Verifier {
+                fail_fast: true,
+                known: Arc::clone(&known),
+                ..on_sandbox(schema)
+            };
+            let (progress, done) = (&self.progress, &done);
+            async move {
+                let outcome = match verifier.run().await {
+                    Ok(report) => Ok(Ok(report)),
+                    Err(Error::Install(e)) => Ok(Err(format!("the mutant does not install: {e}"))),
+                    Err(Error::Seed(e)) => {
+                        Ok(Err(format!("the fixture world no longer seeds: {e}")))
+                    }
+                    Err(e) => Err(e),
+                };
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress.emit(Progress::Cases { done: n, total });
+                outcome
+            }
+        })
+        .await?;
+        let run = crate::mutate::MutationRun {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            flavor: self.flavor.to_string(),
+            seed,
+            cases: self.cases,
+            rpc_sequences: self.rpc_sequences,
+            max,
+            schema_sources: sources.iter().map(|s| s.name.clone()).collect(),
+            access_rules: model.source.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        Ok(crate::mutate::MutationReport::new(
+            run,
+            count,
+            baseline
+                .findings
+                .iter()
+                .map(|f| f.signature.clone())
+                .collect(),
+            results,
+        ))
+    }
+
     /// Starts a [`Sandbox`]: the server this verifier would use, with its schema
     /// sources installed, kept for a person with psql.
     pub async fn sandbox(&self) -> Result<Sandbox, Error> {
@@ -700,6 +823,8 @@ const PHASE_INSTALL: &str = "installing the schema";
 const PHASE_CATALOG: &str = "catalog checks";
 const PHASE_FIXTURE: &str = "the fixture world";
 const PHASE_CASES: &str = "property cases";
+const PHASE_BASELINE: &str = "the unbroken schema";
+const PHASE_MUTANTS: &str = "mutants";
 
 /// The checks that run once, on the fixture world: the privilege grid, the audit
 /// trail and prepared statements reused across callers. One transaction, rolled back.

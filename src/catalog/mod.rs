@@ -162,6 +162,10 @@ pub(crate) struct Function {
     pub(crate) owner: String,
     pub(crate) description: Option<String>,
     pub(crate) privileges: Vec<Grant>,
+    /// `CREATE OR REPLACE FUNCTION …` as PostgreSQL prints it (functions and
+    /// procedures; aggregates have none).
+    #[serde(default)]
+    pub(crate) definition: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

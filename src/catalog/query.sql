@@ -119,6 +119,7 @@ SELECT jsonb_build_object(
       'config', coalesce(to_jsonb(p.proconfig), '[]'::jsonb),
       'owner', pg_catalog.pg_get_userbyid(p.proowner),
       'description', obj_description(p.oid, 'pg_proc'),
+      'definition', CASE WHEN p.prokind IN ('f', 'p') THEN pg_catalog.pg_get_functiondef(p.oid) END,
       'privileges', coalesce((SELECT jsonb_agg(jsonb_build_object(
           'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.grantee) END,
           'privilege', x.privilege_type) ORDER BY 1)

@@ -37,6 +37,9 @@ pub(crate) struct Budget {
     pub(crate) stream: u64,
     /// Stop taking new cases once one has failed (unit-test use).
     pub(crate) fail_fast: bool,
+    /// Signatures that do not count as a failure for `fail_fast`: the defects a
+    /// schema is known to have (mutation testing stops at the first new one).
+    pub(crate) known: Arc<std::collections::BTreeSet<String>>,
     pub(crate) shrink: ShrinkBudget,
     /// Where failing cases are kept and replayed first on the next run.
     pub(crate) persistence: Option<PathBuf>,
@@ -159,7 +162,11 @@ impl<V: Clone + std::fmt::Debug> Explorer<V> {
             if findings.is_empty() {
                 continue;
             }
-            if self.budget.fail_fast {
+            if self.budget.fail_fast
+                && findings
+                    .iter()
+                    .any(|f| !self.budget.known.contains(&f.signature()))
+            {
                 self.stop.store(true, Ordering::Relaxed);
             }
             self.failing.lock().expect("not poisoned").push(seed);
@@ -385,6 +392,7 @@ mod tests {
             seed: 7,
             stream: 1,
             fail_fast,
+            known: Default::default(),
             shrink: ShrinkBudget::default(),
             persistence: None,
         }

@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// table with the rules the reference and the defaults give it, TODO where the
     /// tool could not decide.
     Rules(RulesArgs),
+    /// Mutation score of the verification: break the installed schema in many small
+    /// ways, run the checks on each, count what they noticed.
+    Mutate(MutateArgs),
     /// Print the complete reference schema SQL for a flavor (to pipe into psql).
     Schema(SchemaArgs),
     /// Start a throwaway database with a schema installed and wait (for psql and
@@ -106,6 +109,32 @@ pub(crate) struct RulesArgs {
     /// Write the rules to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MutateArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Mutants to try at most, sampled over every kind of mistake.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) max: usize,
+    /// Generated worlds per mutant (the unbroken schema runs the same).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) cases: u32,
+    /// Generated RPC call sequences per mutant.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) rpc_sequences: u32,
+    /// Seed of every run; the same seed reproduces the score.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Directory for mutation.json, mutation.md and mutation.html.
+    #[arg(long, default_value = "smta-verify-mutation")]
+    pub(crate) out: PathBuf,
+    /// Exit 1 when a mutant survives as a blind spot.
+    #[arg(long)]
+    pub(crate) fail_on_blind_spot: bool,
 }
 
 #[derive(Debug, Args)]
@@ -350,7 +379,10 @@ mod tests {
             let server = match cli.command {
                 Command::Check(args) => args.server,
                 Command::Serve(args) => args.server,
-                Command::Schema(_) | Command::Snapshot(_) | Command::Rules(_) => unreachable!(),
+                Command::Schema(_)
+                | Command::Snapshot(_)
+                | Command::Rules(_)
+                | Command::Mutate(_) => unreachable!(),
             };
             assert!(matches!(server.backend, BackendArg::Container));
             assert_eq!(server.image.as_deref(), Some("smta-verify/postgres:15"));
@@ -358,8 +390,8 @@ mod tests {
     }
 
     #[test]
-    fn check_snapshot_rules_and_serve_take_the_postgres_binaries() {
-        for command in ["check", "snapshot", "rules", "serve"] {
+    fn every_server_command_takes_the_postgres_binaries() {
+        for command in ["check", "snapshot", "rules", "mutate", "serve"] {
             let cli = Cli::try_parse_from([
                 "smta-verify",
                 command,
@@ -372,6 +404,7 @@ mod tests {
                 Command::Serve(args) => args.server,
                 Command::Snapshot(args) => args.server,
                 Command::Rules(args) => args.server,
+                Command::Mutate(args) => args.server,
                 Command::Schema(_) => unreachable!(),
             };
             assert_eq!(

@@ -116,7 +116,7 @@ fn escape_plain(s: &str, out: &mut String) {
 /// Inline text. Findings quote SQL between backticks on purpose, so balanced code
 /// spans are kept as code (only a `|`, which would end a table cell, is escaped in
 /// them); everything else is escaped.
-fn text(s: String) -> String {
+pub(crate) fn text(s: String) -> String {
     let mut out = String::with_capacity(s.len());
     let parts: Vec<&str> = s.split('`').collect();
     if parts.len().is_multiple_of(2) {
@@ -160,7 +160,7 @@ fn code(s: String) -> String {
 }
 
 /// A code fence that the block's own text cannot close.
-fn fence(s: String) -> String {
+pub(crate) fn fence(s: String) -> String {
     "`".repeat((longest_backtick_run(&s) + 1).max(3))
 }
 

@@ -12,6 +12,7 @@ mod json;
 mod junit;
 mod locate;
 mod markdown;
+mod mutation;
 pub(crate) mod root_cause;
 mod rules;
 mod sarif;

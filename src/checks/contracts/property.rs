@@ -36,6 +36,8 @@ pub(crate) struct ContractConfig {
     pub(crate) max_length: usize,
     pub(crate) seed: u64,
     pub(crate) fail_fast: bool,
+    /// Signatures `fail_fast` does not stop for (see `explore::Budget::known`).
+    pub(crate) known: std::sync::Arc<std::collections::BTreeSet<String>>,
     pub(crate) shrink: ShrinkBudget,
 }
 
@@ -114,6 +116,7 @@ pub(crate) fn run(
         seed: config.seed,
         stream: STREAM,
         fail_fast: config.fail_fast,
+        known: config.known.clone(),
         shrink: config.shrink.clone(),
         persistence: None,
     });

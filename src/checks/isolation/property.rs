@@ -35,6 +35,8 @@ pub(crate) struct PropertyConfig {
     /// Where failing worlds are kept to replay first (cargo-test use).
     pub(crate) persistence: Option<PathBuf>,
     pub(crate) fail_fast: bool,
+    /// Signatures `fail_fast` does not stop for (see `explore::Budget::known`).
+    pub(crate) known: std::sync::Arc<std::collections::BTreeSet<String>>,
     pub(crate) shrink: ShrinkBudget,
     pub(crate) progress: ProgressHook,
 }
@@ -124,6 +126,7 @@ pub(crate) fn run(
         seed: config.seed,
         stream: STREAM,
         fail_fast: config.fail_fast,
+        known: config.known.clone(),
         shrink: config.shrink.clone(),
         persistence: config.persistence.clone(),
     });
