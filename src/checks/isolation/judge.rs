@@ -743,6 +743,10 @@ impl Judge<'_> {
                         purpose: InsertPurpose::SelfAdd,
                         ..
                     } => "added themselves with".to_string(),
+                    Probe::Insert {
+                        purpose: InsertPurpose::Impersonate,
+                        ..
+                    } => "inserted a row in another user's name with".to_string(),
                     Probe::Insert { .. } => "inserted a row with".to_string(),
                     Probe::Move { .. } => "moved a row to another organization with".to_string(),
                     Probe::MoveAll { .. } => "moved rows to another organization with".to_string(),

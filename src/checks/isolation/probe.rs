@@ -16,6 +16,10 @@ pub(crate) enum InsertPurpose {
     Foreign,
     /// The actor adds themselves (to an organization, a unit, …).
     SelfAdd,
+    /// The own-organization row with a column the rules say must name the actor
+    /// (`self(col)`: an inviter, a creator) naming another user: writing in someone
+    /// else's name.
+    Impersonate,
 }
 
 /// The key through which an insert can tell its caller that a row exists.

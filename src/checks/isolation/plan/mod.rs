@@ -340,6 +340,7 @@ impl TableProbes<'_, '_> {
                     .and_then(|o| self.candidate(Some(o), Some(&user)))
                 {
                     self.existence_by_insert(&row, &user);
+                    self.impersonations(&row, &user);
                     self.insert(row, InsertPurpose::Own);
                 }
                 if let Some(row) = foreign
@@ -364,6 +365,53 @@ impl TableProbes<'_, '_> {
         }
         if self.reachable.insert && self.reachable.update {
             self.upsert(&user, own.first().map(String::as_str));
+        }
+    }
+
+    /// The allowed own-organization insert `row`, once per column the insert rule
+    /// says must hold the actor's id (`self(col)`) and the actor may write, with that
+    /// column naming another user of the world: a row written in someone else's name
+    /// must be refused.
+    fn impersonations(&mut self, row: &Row, user: &str) {
+        let mut atoms = Vec::new();
+        atoms_with_polarity(&self.table.insert, false, &mut atoms);
+        let insertable: BTreeSet<String> = self
+            .relation
+            .writable_columns("INSERT", self.roles())
+            .into_iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let Some(other) = self.ctx.truth(crate::access::tenancy::USERS).and_then(|t| {
+            t.rows
+                .iter()
+                .filter_map(|r| text(r.get("id")))
+                .find(|id| id != user)
+        }) else {
+            return;
+        };
+        let mut columns: Vec<String> = atoms
+            .into_iter()
+            .filter_map(|(negated, atom)| match atom {
+                Atom::SelfColumn(c) if !negated && insertable.contains(&c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        columns.sort();
+        columns.dedup();
+        for column in columns {
+            let mut forged = row.clone();
+            forged.insert(column, Value::String(other.clone()));
+            for key in &self.table.key {
+                if let Some(c) = self.relation.column(key) {
+                    if c.base_type == "uuid" {
+                        forged.insert(key.clone(), Value::String(fresh_uuid(*self.fresh)));
+                        *self.fresh += 1;
+                    }
+                }
+            }
+            if !self.collides(&forged) {
+                self.insert(forged, InsertPurpose::Impersonate);
+            }
         }
     }
 
