@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Mutant, MutationKind};
+use super::{Mutant, MutationKind, Target};
 use crate::access::AccessModel;
 use crate::catalog::{Catalog, Function, Relation};
 use crate::flavor::{Actor, Flavor};
@@ -73,6 +73,11 @@ fn policies(relation: &Relation, out: &mut Vec<Mutant>) {
     for policy in &relation.policies {
         let name = quote_ident(&policy.name);
         let object = format!("{} policy {}", relation.qualified(), policy.name);
+        let target = Target::Table {
+            table: relation.qualified(),
+            command: policy.command.clone(),
+        };
+        let start = out.len();
         out.push(Mutant::new(
             MutationKind::PolicyDropped,
             &object,
@@ -150,29 +155,42 @@ fn policies(relation: &Relation, out: &mut Vec<Mutant>) {
                 format!("- TO {}\n+ TO public", policy.roles.join(", ")),
             ));
         }
+        for mutant in &mut out[start..] {
+            mutant.target = target.clone();
+        }
     }
 }
 
 fn table(flavor: Flavor, relation: &Relation, out: &mut Vec<Mutant>) {
     let qualified = relation.qualified();
     let table = quote_qualified(&qualified);
+    let every_operation = Target::Table {
+        table: qualified.clone(),
+        command: "ALL".into(),
+    };
     if relation.rls {
-        out.push(Mutant::new(
-            MutationKind::RlsDisabled,
-            &qualified,
-            "row level security disabled",
-            vec![format!("ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")],
-            "- ROW LEVEL SECURITY enabled\n+ ROW LEVEL SECURITY disabled".into(),
-        ));
+        out.push(
+            Mutant::new(
+                MutationKind::RlsDisabled,
+                &qualified,
+                "row level security disabled",
+                vec![format!("ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")],
+                "- ROW LEVEL SECURITY enabled\n+ ROW LEVEL SECURITY disabled".into(),
+            )
+            .on(every_operation.clone()),
+        );
     }
     if relation.force_rls {
-        out.push(Mutant::new(
-            MutationKind::ForceRemoved,
-            &qualified,
-            "FORCE ROW LEVEL SECURITY removed",
-            vec![format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")],
-            "- FORCE ROW LEVEL SECURITY".into(),
-        ));
+        out.push(
+            Mutant::new(
+                MutationKind::ForceRemoved,
+                &qualified,
+                "FORCE ROW LEVEL SECURITY removed",
+                vec![format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")],
+                "- FORCE ROW LEVEL SECURITY".into(),
+            )
+            .on(every_operation),
+        );
     }
     let anonymous = flavor.role(&Actor::Anonymous);
     out.push(Mutant::new(
@@ -204,6 +222,9 @@ fn functions(
         function.input_types.join(", ")
     );
     let object = function.typed_name();
+    let rpc = Target::Function {
+        function: object.clone(),
+    };
     if function.security_definer {
         if !function.executable_by(&[]) {
             out.push(Mutant::new(
@@ -254,18 +275,21 @@ fn functions(
     }
     for (n, block) in guards(definition, helpers).into_iter().enumerate() {
         let edited = format!("{}{}", &definition[..block.start], &definition[block.end..]);
-        out.push(Mutant::new(
-            MutationKind::GuardRemoved,
-            format!("{object} guard {}", n + 1),
-            format!("authorization guard {} removed", n + 1),
-            vec![edited],
-            definition[block.clone()]
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| format!("- {}", l.trim_end()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ));
+        out.push(
+            Mutant::new(
+                MutationKind::GuardRemoved,
+                format!("{object} guard {}", n + 1),
+                format!("authorization guard {} removed", n + 1),
+                vec![edited],
+                definition[block.clone()]
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| format!("- {}", l.trim_end()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .on(rpc.clone()),
+        );
     }
     for (n, statement) in audit_writes(definition, writers, audit_tables)
         .into_iter()
@@ -276,18 +300,21 @@ fn functions(
             &definition[..statement.start],
             &definition[statement.end..]
         );
-        out.push(Mutant::new(
-            MutationKind::AuditWriteRemoved,
-            format!("{object} audit write {}", n + 1),
-            "audit write removed",
-            vec![edited],
-            definition[statement.clone()]
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| format!("- {}", l.trim_end()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ));
+        out.push(
+            Mutant::new(
+                MutationKind::AuditWriteRemoved,
+                format!("{object} audit write {}", n + 1),
+                "audit write removed",
+                vec![edited],
+                definition[statement.clone()]
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| format!("- {}", l.trim_end()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .on(rpc.clone()),
+        );
     }
 }
 

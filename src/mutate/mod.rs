@@ -165,6 +165,24 @@ pub struct Mutant {
     pub sql: Vec<String>,
     /// What changed, `-` and `+` lines.
     pub diff: String,
+    /// What the mutant breaks, for judging whether the run exercised it.
+    pub target: Target,
+}
+
+/// The path a mutant breaks: a table operation, or an RPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Target {
+    /// `command`: SELECT, INSERT, UPDATE, DELETE, or ALL of them.
+    Table {
+        table: String,
+        command: String,
+    },
+    Function {
+        function: String,
+    },
+    /// The catalog checks judge it whatever the worlds (a grant, a setting).
+    Catalog,
 }
 
 impl Mutant {
@@ -184,7 +202,13 @@ impl Mutant {
             description,
             sql,
             diff,
+            target: Target::Catalog,
         }
+    }
+
+    pub(crate) fn on(mut self, target: Target) -> Self {
+        self.target = target;
+        self
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Mutant, MutationKind};
+use super::{Mutant, MutationKind, Target};
 use crate::error::Error;
 use crate::report::Report;
 
@@ -47,38 +47,57 @@ pub struct MutantResult {
     pub duration_ms: u64,
 }
 
-/// What a run observed that a mutant could change: the access matrix, how every
-/// table path was exercised, what every RPC call did. Equal evidence means no probe
-/// could tell the two schemas apart.
-pub(crate) fn evidence(report: &Report) -> Vec<String> {
-    let mut lines: Vec<String> = report
+/// What a run observed that a mutant could change, as facts that do not depend on
+/// how often a world happened to show them: per access-matrix cell the reach
+/// observed, per table × operation × kind of actor whether some probe was allowed and
+/// whether some was refused, per RPC whether it returned and whether it raised. Equal
+/// evidence means no probe could tell the two schemas apart.
+pub(crate) fn evidence(report: &Report) -> BTreeSet<String> {
+    report
         .matrix
         .iter()
         .map(|m| {
             format!(
-                "matrix {} {} {}: {} / {} ({} of {})",
-                m.actor, m.table, m.operation, m.expected, m.observed, m.mismatches, m.observations
+                "{} {} {}: observed {}",
+                m.actor, m.table, m.operation, m.observed
             )
         })
-        .chain(report.exercised.iter().map(|e| {
-            format!(
-                "exercised {} {} {}: {} allowed, {} refused",
-                e.table, e.operation, e.actor_kind, e.allowed, e.refused
-            )
+        .chain(report.exercised.iter().flat_map(|e| {
+            let path = format!("{} {} by {}", e.operation, e.table, e.actor_kind);
+            [
+                (e.allowed > 0).then(|| format!("{path}: some allowed")),
+                (e.refused > 0).then(|| format!("{path}: some refused")),
+            ]
+            .into_iter()
+            .flatten()
         }))
-        .chain(report.rpc_calls.iter().map(|c| {
-            format!(
-                "rpc {}: {} calls, {} returned, {} allowed",
-                c.function, c.calls, c.successes, c.allowed
-            )
+        .chain(report.rpc_calls.iter().flat_map(|c| {
+            [
+                (c.successes > 0).then(|| format!("{}: returned", c.function)),
+                (c.successes < c.calls).then(|| format!("{}: raised", c.function)),
+            ]
+            .into_iter()
+            .flatten()
         }))
-        .collect();
-    lines.sort();
-    lines
+        .collect()
+}
+
+/// Facts two runs of the unbroken schema disagree on. With one seed the worlds are
+/// the same, but rows the database keys itself (a trigger's `gen_random_uuid()`)
+/// come in another order, and some probes follow that order: such facts prove
+/// nothing either way.
+pub(crate) fn noise(first: &Report, second: &Report) -> BTreeSet<String> {
+    let (a, b) = (evidence(first), evidence(second));
+    a.symmetric_difference(&b).cloned().collect()
 }
 
 /// The verdict on a mutant's report against the unbroken schema's.
-pub(crate) fn judge(mutant: &Mutant, report: &Report, baseline: &Report) -> Verdict {
+pub(crate) fn judge(
+    mutant: &Mutant,
+    report: &Report,
+    baseline: &Report,
+    noise: &BTreeSet<String>,
+) -> Verdict {
     let known: BTreeSet<&str> = baseline
         .findings
         .iter()
@@ -93,31 +112,85 @@ pub(crate) fn judge(mutant: &Mutant, report: &Report, baseline: &Report) -> Verd
     if !new.is_empty() {
         return Verdict::Killed { by: new };
     }
+    if let Some(gap) = unexercised(mutant, report) {
+        return Verdict::BlindSpot {
+            reading: format!(
+                "nothing noticed it, and the run never exercised {gap}, so nothing shows it \
+                 harmless either: raise --cases or --rpc-sequences, or give the path rules or \
+                 a contract that reach it"
+            ),
+        };
+    }
     let (before, after) = (evidence(baseline), evidence(report));
-    if before == after {
+    let changed: Vec<String> = before
+        .symmetric_difference(&after)
+        .filter(|fact| !noise.contains(*fact))
+        .take(3)
+        .map(|fact| {
+            if before.contains(fact) {
+                format!("no longer `{fact}`")
+            } else {
+                format!("now `{fact}`")
+            }
+        })
+        .collect();
+    if changed.is_empty() {
         return Verdict::Equivalent {
             reading: format!(
-                "every probe observed the same as on the unbroken schema ({} observations); {}",
+                "every probe observed the same as on the unbroken schema ({} facts); {}",
                 after.len(),
                 layer(mutant.kind)
             ),
         };
     }
-    let changed: Vec<&String> = after
-        .iter()
-        .filter(|l| !before.contains(l))
-        .take(3)
-        .collect();
     Verdict::BlindSpot {
         reading: format!(
-            "the probes observed a difference and no check called it a defect, e.g. {}: \
+            "the probes observed a difference and no check called it a defect ({}): \
              tighten the rules for it, or file it as a blind spot of smta-verify",
-            changed
-                .iter()
-                .map(|l| format!("`{l}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            changed.join(", ")
         ),
+    }
+}
+
+/// What the mutant breaks that the run never exercised both ways, if anything: an
+/// equal observation proves nothing about a path no probe took.
+fn unexercised(mutant: &Mutant, report: &Report) -> Option<String> {
+    match &mutant.target {
+        Target::Catalog => None,
+        Target::Table { table, command } => {
+            let user = |kind: &str| !matches!(kind, "anonymous" | "public" | "service");
+            let (allowed, refused) = report
+                .exercised
+                .iter()
+                .filter(|e| &e.table == table && user(&e.actor_kind))
+                .filter(|e| command == "ALL" || e.operation.starts_with(command.as_str()))
+                .fold((0, 0), |(a, r), e| (a + e.allowed, r + e.refused));
+            match (allowed, refused) {
+                (0, 0) => Some(format!("{command} on {table}")),
+                (0, _) => Some(format!("an allowed {command} on {table}")),
+                (_, 0) => Some(format!("a refused {command} on {table}")),
+                _ => None,
+            }
+        }
+        Target::Function { function } => {
+            let calls = report.rpc_calls.iter().find(|c| &c.function == function);
+            let (allowed, overstepping) =
+                calls.map_or((0, 0), |c| (c.successes.min(c.allowed), c.overstepping));
+            let needed = match mutant.kind {
+                MutationKind::GuardRemoved => overstepping > 0,
+                _ => allowed > 0,
+            };
+            (!needed).then(|| {
+                format!(
+                    "{function} {}",
+                    if mutant.kind == MutationKind::GuardRemoved {
+                        "by a caller its contract refuses, on arguments it would otherwise accept"
+                    } else {
+                        "successfully, by a caller its contract allows"
+                    }
+                )
+            })
+        }
     }
 }
 
@@ -194,6 +267,7 @@ impl Score {
 pub(crate) async fn all<F, Fut>(
     mutants: Vec<Mutant>,
     baseline: &Report,
+    noise: &BTreeSet<String>,
     parallel: usize,
     one: F,
 ) -> Result<Vec<MutantResult>, Error>
@@ -208,7 +282,7 @@ where
             async move {
                 let started = Instant::now();
                 let verdict = match run.await? {
-                    Ok(report) => judge(&mutant, &report, baseline),
+                    Ok(report) => judge(&mutant, &report, baseline, noise),
                     Err(error) => Verdict::Invalid { error },
                 };
                 Ok::<_, Error>(MutantResult {

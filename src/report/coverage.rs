@@ -257,6 +257,7 @@ mod tests {
             successes: allowed,
             allowed,
             forbidden,
+            overstepping: forbidden,
         };
         let calls = [
             rpc("public.a()", 0, 0, 0),

@@ -188,6 +188,9 @@ pub struct RpcCalls {
     pub allowed: u64,
     /// Calls its contract refuses (the refused path exercised).
     pub forbidden: u64,
+    /// Of those, calls by a caller the contract refuses on arguments it would accept
+    /// from an allowed one: the calls that test the function's own authorization.
+    pub overstepping: u64,
 }
 
 /// The formats `--format` accepts.

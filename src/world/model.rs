@@ -156,6 +156,9 @@ pub struct Invitation {
     pub status: InvitationStatus,
     /// `expires_at` lies in the past.
     pub past_expiry: bool,
+    /// Soft-deleted (withdrawn without a status change).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

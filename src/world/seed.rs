@@ -342,6 +342,7 @@ impl<'a> Seeder<'a> {
                     values.push(("accepted_at", "now()".into()));
                 }
             }
+            values.extend(self.deletion(inv.deleted));
             self.insert("core.invitations", &values, "", false);
         }
 

@@ -124,16 +124,20 @@ fn invitation() -> impl Strategy<Value = Invitation> {
         role_ref(),
         status,
         sometimes(15),
+        sometimes(10),
     )
         .prop_map(
-            |(organization, unit, inviter, addressee, role, status, past_expiry)| Invitation {
-                organization,
-                unit,
-                inviter,
-                addressee,
-                role,
-                status,
-                past_expiry,
+            |(organization, unit, inviter, addressee, role, status, past_expiry, deleted)| {
+                Invitation {
+                    organization,
+                    unit,
+                    inviter,
+                    addressee,
+                    role,
+                    status,
+                    past_expiry,
+                    deleted,
+                }
             },
         )
 }

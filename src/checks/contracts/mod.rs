@@ -47,6 +47,9 @@ pub(crate) struct CallCounts {
     pub(crate) allowed: u64,
     /// Calls the contract refuses.
     pub(crate) forbidden: u64,
+    /// Of those, calls by a caller the contract refuses on arguments it would accept
+    /// from an allowed caller: what tests the function's own authorization.
+    pub(crate) overstepping: u64,
 }
 
 impl CallCounts {
@@ -55,6 +58,7 @@ impl CallCounts {
         self.successes += other.successes;
         self.allowed += other.allowed;
         self.forbidden += other.forbidden;
+        self.overstepping += other.overstepping;
     }
 }
 
@@ -264,13 +268,23 @@ impl Environment<'_> {
                 lets: &contract.lets,
                 row: None,
             };
-            let allowed = matches!(judge.verdict(contract, &scope), Ok(Verdict::Allowed));
+            let verdict = judge.verdict(contract, &scope);
+            // A caller the contract refuses, on arguments it would otherwise accept:
+            // the call that tests the function's own authorization.
+            let overstepping = matches!(verdict, Ok(Verdict::CallerDenied(_)))
+                && contract
+                    .requires
+                    .iter()
+                    .all(|(c, _)| scope.holds(c).unwrap_or(false));
             let counts = out.counts.entry(contract.signature()).or_default();
             counts.calls += 1;
-            if allowed {
+            if matches!(verdict, Ok(Verdict::Allowed)) {
                 counts.allowed += 1;
             } else {
                 counts.forbidden += 1;
+            }
+            if overstepping {
+                counts.overstepping += 1;
             }
             // Replay with psql variables standing for ids made earlier in the sequence.
             let mut replay_call = format!(
