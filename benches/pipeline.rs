@@ -1,8 +1,8 @@
 //! Benchmarks of every stage of a run (SPEC §7): cluster start, install, clone,
-//! seeding, one full property case, and the whole `check` — on the clean reference and
-//! on the multi-defect fixture (`fixtures/mutants/multi.toml`), same seed, where audit
-//! mode explores every case and shrinks every distinct defect (issue 12's target: at
-//! most 3× the clean run).
+//! seeding, one full property case, the RPC matrix (issue 14), and the whole `check`
+//! — on the clean reference and on the multi-defect fixture
+//! (`fixtures/mutants/multi.toml`), same seed, where audit mode explores every case
+//! and shrinks every distinct defect (issue 12's target: at most 3× the clean run).
 //!
 //! `cargo bench --bench pipeline` measures; `cargo bench --bench pipeline -- --test`
 //! runs each benchmark once (CI's quick mode). Throughput is reported in probes per
@@ -70,6 +70,7 @@ fn stages(c: &mut Criterion) {
                     escalation: false,
                     rpc: false,
                     contracts: false,
+                    rpc_matrix: false,
                 },
             ),
             (
@@ -80,6 +81,7 @@ fn stages(c: &mut Criterion) {
                     escalation: false,
                     rpc: true,
                     contracts: false,
+                    rpc_matrix: false,
                 },
             ),
         ] {
@@ -94,6 +96,19 @@ fn stages(c: &mut Criterion) {
                 b.iter(|| pipeline.case(&world, families).expect("a case"))
             });
         }
+        let stats = pipeline.rpc_matrix().expect("the RPC matrix");
+        assert_eq!(
+            stats.findings, 0,
+            "the reference schema passes the RPC matrix"
+        );
+        group.throughput(Throughput::Elements(stats.calls));
+        group.bench_function(
+            BenchmarkId::new(
+                "rpc matrix",
+                format!("{} functions, {} calls", stats.functions, stats.calls),
+            ),
+            |b| b.iter(|| pipeline.rpc_matrix().expect("the RPC matrix")),
+        );
         group.finish();
     }
 }

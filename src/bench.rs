@@ -198,6 +198,25 @@ impl Pipeline {
         })
     }
 
+    /// The RPC matrix on the fixture world: every callable `public` function × every
+    /// kind of caller × every argument aim, judged, in its rolled-back transaction.
+    pub fn rpc_matrix(&mut self) -> Result<MatrixStats, Error> {
+        let conn = self.conn.as_mut().expect("connected");
+        let contracts = crate::access::contracts::Contracts::reference();
+        let outcome = self.runtime.block_on(crate::checks::rpc_matrix::check(
+            conn,
+            self.flavor,
+            &self.catalog,
+            &self.model,
+            &contracts,
+        ))?;
+        Ok(MatrixStats {
+            functions: outcome.matrix.functions.len(),
+            calls: outcome.matrix.calls,
+            findings: outcome.findings.len(),
+        })
+    }
+
     /// The number of tables the access model covers.
     pub fn tables(&self) -> usize {
         self.model.tables.len()
@@ -227,6 +246,14 @@ pub struct CaseStats {
     pub rows: usize,
     /// Actor × table × operation comparisons judged.
     pub observations: usize,
+    pub findings: usize,
+}
+
+/// What one RPC matrix did.
+#[derive(Debug, Clone, Copy)]
+pub struct MatrixStats {
+    pub functions: usize,
+    pub calls: u64,
     pub findings: usize,
 }
 

@@ -46,8 +46,8 @@ pub use mutate::{Mutant, MutantResult, MutationKind, MutationReport, MutationRun
 pub use postgres::{Backend, BackendError};
 pub use progress::Progress;
 pub use report::{
-    Exercised, Exploration, Format, Location, Phase, RenderError, Report, RootCause, RpcCalls,
-    ShrinkSummary,
+    Decision, Exercised, Exploration, Format, Location, Phase, PolicyCoverage, RenderError, Report,
+    RootCause, RpcCalls, RpcMatrix, RpcMatrixCell, RpcMatrixRow, RpcOutcome, ShrinkSummary,
 };
 pub use sandbox::Sandbox;
 pub use snapshot::Snapshot;

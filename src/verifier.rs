@@ -26,8 +26,8 @@ use crate::install::{SqlSource, Template};
 use crate::postgres::{Backend, Server, ServerSpec};
 use crate::progress::{Progress, ProgressHook};
 use crate::report::{
-    coverage, locate_objects, Counterexample, Exploration, Phase, Report, RpcCalls, RunInfo,
-    ShrinkSummary, REPORT_SCHEMA_VERSION,
+    coverage, locate_objects, Counterexample, Exploration, Phase, Report, RunInfo, ShrinkSummary,
+    REPORT_SCHEMA_VERSION,
 };
 use crate::sandbox::Sandbox;
 use crate::snapshot::Snapshot;
@@ -190,7 +190,8 @@ impl Verifier {
         self
     }
 
-    /// Which probe families run. Default: all (reads, writes, escalation).
+    /// Which probe families run. Default: all (reads, writes, escalation, the RPC
+    /// sweep, the RPC contracts' sequences, the RPC matrix).
     pub fn families(mut self, families: Families) -> Self {
         self.families = families;
         self
@@ -293,8 +294,31 @@ impl Verifier {
             fixture_checks(&databases[0], self.flavor, &catalog, &model).await?;
         run_findings.extend(fixture_findings);
         tracing::info!(elapsed = ?phase.elapsed(), "run-wide checks done");
-
         let catalog_ms = phase.elapsed().as_millis() as u64;
+
+        // The RPC matrix: before anything is generated, every function by every kind
+        // of caller with every argument aim, once.
+        let contracts_file = Contracts::reference();
+        let rpc_matrix = if self.families.rpc_matrix {
+            let phase = Instant::now();
+            self.progress.phase(PHASE_RPC_MATRIX);
+            let mut conn = databases[0].connect().await?;
+            let outcome = crate::checks::rpc_matrix::check(
+                &mut conn,
+                self.flavor,
+                &catalog,
+                &model,
+                &contracts_file,
+            )
+            .await;
+            let _ = conn.close().await;
+            let outcome = outcome?;
+            tracing::info!(elapsed = ?phase.elapsed(), calls = outcome.matrix.calls, findings = outcome.findings.len(), "RPC matrix done");
+            run_findings.extend(outcome.findings.iter().cloned());
+            Some(outcome)
+        } else {
+            None
+        };
         // A clock of this run's own: the budget is for the run, whichever property
         // spends it.
         let shrink = ShrinkBudget {
@@ -332,6 +356,7 @@ impl Verifier {
             None => None,
             Some(database) => {
                 let (catalog, model) = (Arc::clone(&catalog), Arc::clone(&model));
+                let contracts_file = contracts_file.clone();
                 let config = ContractConfig {
                     sequences: self.rpc_sequences,
                     max_length: RPC_SEQUENCE_LENGTH,
@@ -345,7 +370,7 @@ impl Verifier {
                         flavor,
                         &catalog,
                         &model,
-                        &Contracts::reference(),
+                        &contracts_file,
                         database,
                         &config,
                     )
@@ -425,6 +450,9 @@ impl Verifier {
         if let Some(c) = &contracts {
             notes.extend(c.notes.iter().cloned());
         }
+        if let Some(m) = &rpc_matrix {
+            notes.extend(m.notes.iter().cloned());
+        }
         if self.cases == 0 {
             notes.push(
                 "no property case ran (cases = 0): no generated world probed the tables, so \
@@ -461,18 +489,11 @@ impl Verifier {
         let mut sequences = 0;
         if let Some(c) = &contracts {
             sequences = c.sequences;
-            rpc_calls = crate::checks::contracts::property::table(c)
-                .into_iter()
-                .map(|(function, c)| RpcCalls {
-                    function,
-                    calls: c.calls,
-                    successes: c.successes,
-                    allowed: c.allowed,
-                    forbidden: c.forbidden,
-                    overstepping: c.overstepping,
-                })
-                .collect();
+            rpc_calls = coverage::rpc_calls(crate::checks::contracts::property::table(c));
             coverage::of_contracts(&mut coverage, &rpc_calls);
+        }
+        if let Some(m) = &rpc_matrix {
+            coverage::of_rpc_matrix(&mut coverage, &m.matrix);
         }
         coverage::include_findings(&mut coverage, &findings);
         // The privilege grid refuses users what they hold no privilege for, once per
@@ -488,11 +509,21 @@ impl Verifier {
                 .refused += 1;
         }
         let exercised = coverage::exercised(&exercised);
-        let refusable = contracts
-            .as_ref()
-            .map(|c| c.refusable.clone())
-            .unwrap_or_default();
-        let gaps = coverage::gaps(&exercised, &rpc_calls, &refusable, |table, operation| {
+        // Whether a contract can refuse a call does not depend on which RPC check ran.
+        let refusable: std::collections::BTreeSet<String> = contracts_file
+            .bind(&catalog)
+            .0
+            .iter()
+            .filter(|(c, _)| c.can_refuse())
+            .map(|(c, _)| c.signature())
+            .collect();
+        // The sequences' calls and the matrix's, together: a path either exercised is
+        // covered.
+        let all_calls = coverage::combined(
+            &rpc_calls,
+            rpc_matrix.as_ref().map_or(&[][..], |m| &m.matrix.counts),
+        );
+        let mut gaps = coverage::gaps(&exercised, &all_calls, &refusable, |table, operation| {
             model.table(table).and_then(|t| {
                 let service_only = table
                     .split_once('.')
@@ -500,6 +531,29 @@ impl Verifier {
                 (!service_only).then(|| t.possible(operation))
             })
         });
+        if let Some(m) = &rpc_matrix {
+            gaps.extend(coverage::matrix_gaps(&m.matrix));
+        }
+        // Each policy's decisions, as far as the probes' outcomes attribute them.
+        let user_roles = catalog.roles_of(
+            self.flavor
+                .role(&crate::flavor::Actor::User(uuid::Uuid::nil())),
+        );
+        let policy_facts = policy_facts(&catalog, &model, &user_roles);
+        let policy_coverage = crate::report::policy_coverage::attribute(
+            &policy_facts,
+            &exercised,
+            |table, command| {
+                catalog.relation(table).is_some_and(|r| {
+                    !r.writable_columns(command, &user_roles).is_empty()
+                        || r.privileges_of(&user_roles).any(|p| p == command)
+                })
+            },
+        );
+        gaps.extend(crate::report::policy_coverage::gaps(
+            &policy_coverage,
+            |table, operation| model.table(table).map(|t| t.possible(operation)),
+        ));
         notes.extend(gaps.iter().map(|g| format!("coverage gap: {g}")));
         // Every object a report names, so each format can point at its definition.
         let locations = locate_objects(
@@ -518,6 +572,13 @@ impl Verifier {
                     planned: 1,
                     ran: 1,
                     duration_ms: catalog_ms,
+                },
+                Phase {
+                    name: "rpc matrix".into(),
+                    unit: "calls".into(),
+                    planned: rpc_matrix.as_ref().map_or(0, |m| m.matrix.calls),
+                    ran: rpc_matrix.as_ref().map_or(0, |m| m.matrix.calls),
+                    duration_ms: rpc_matrix.as_ref().map_or(0, |m| m.matrix.duration_ms),
                 },
                 Phase {
                     name: "property cases".into(),
@@ -575,6 +636,8 @@ impl Verifier {
             coverage,
             locations,
             rpc_calls,
+            rpc_matrix: rpc_matrix.map(|m| m.matrix),
+            policy_coverage,
         };
         drop(template);
         // Errors above return early and leave teardown to `Server`'s Drop.
@@ -830,6 +893,7 @@ const PHASE_FIXTURE: &str = "the fixture world";
 const PHASE_CASES: &str = "property cases";
 const PHASE_BASELINE: &str = "the unbroken schema";
 const PHASE_MUTANTS: &str = "mutants";
+const PHASE_RPC_MATRIX: &str = "the RPC matrix";
 
 /// The checks that run once, on the fixture world: the privilege grid, the audit
 /// trail and prepared statements reused across callers. One transaction, rolled back.
@@ -890,6 +954,34 @@ async fn fixture_checks(
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
     let _ = conn.close().await;
     result
+}
+
+/// The row-security policies of the modelled tables (where row security is on), with
+/// whether each applies to application users.
+fn policy_facts(
+    catalog: &Catalog,
+    model: &AccessModel,
+    user_roles: &[String],
+) -> Vec<crate::report::policy_coverage::PolicyFacts> {
+    catalog
+        .relations
+        .iter()
+        .filter(|r| r.rls && model.table(&r.qualified()).is_some())
+        .flat_map(|r| {
+            r.policies
+                .iter()
+                .map(move |p| crate::report::policy_coverage::PolicyFacts {
+                    table: r.qualified(),
+                    name: p.name.clone(),
+                    command: p.command.clone(),
+                    permissive: p.permissive,
+                    for_users: p
+                        .roles
+                        .iter()
+                        .any(|role| role == "PUBLIC" || user_roles.contains(role)),
+                })
+        })
+        .collect()
 }
 
 /// A discovery as the finding the report shows: its smallest example attached.

@@ -8,7 +8,8 @@
 //! would, and starts its own PostgreSQL. A mutant run is a unit test's run: it stops
 //! at the first failing world (`fail_fast`) and does not shrink, since only which
 //! checks fire matters here; the generated RPC sequences are left to
-//! `tests/rpc_contracts.rs`, which proves the RPC mutants. Set
+//! `tests/rpc_contracts.rs`, which proves the RPC mutants, and the RPC matrix to
+//! `tests/rpc_matrix.rs`. Set
 //! `SMTA_VERIFY_MUTANTS=name,name` (file names without `.sql`) to run only some
 //! mutants while working on one.
 
@@ -117,13 +118,18 @@ fn verify(flavor: Flavor, extra_sql: Option<&Path>, cases: u32) -> Result<Report
 }
 
 /// A mutant's run: stop at the first failing world, no shrinking, no RPC sequences.
-fn kill(flavor: Flavor, extra_sql: &Path, cases: u32) -> Result<Report, String> {
+/// The RPC matrix runs only for a mutant whose expected check is about RPCs: it is
+/// what reaches every RPC with every kind of caller whatever the worlds hold (the
+/// sweep in generated worlds calls each RPC in a quarter of them, so its reach
+/// depends on the seed); `tests/rpc_matrix.rs` proves the matrix on its own mutants.
+fn kill(mutant: &Mutant, flavor: Flavor, extra_sql: &Path) -> Result<Report, String> {
     Verifier::new(flavor)
-        .cases(cases)
+        .cases(mutant.cases.unwrap_or(CASES))
         .seed(SEED)
         .extra_sql(extra_sql)
         .families(Families {
             contracts: false,
+            rpc_matrix: mutant.kills.contains(&CheckId::RpcCrossTenant),
             ..Families::ALL
         })
         .fail_fast(true)
@@ -268,7 +274,7 @@ fn every_mutant_is_killed_by_its_intended_check() {
 fn judge_run(mutant: &Mutant, flavor: Flavor) -> Option<String> {
     let path = mutants_dir().join(&mutant.file);
     let run_started = Instant::now();
-    let outcome = kill(flavor, &path, mutant.cases.unwrap_or(CASES));
+    let outcome = kill(mutant, flavor, &path);
     let verdict = match &outcome {
         Err(e) => format!("the run could not be done: {e}"),
         Ok(report) => {

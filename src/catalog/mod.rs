@@ -146,6 +146,10 @@ pub(crate) struct Function {
     pub(crate) schema: String,
     pub(crate) name: String,
     pub(crate) identity_arguments: String,
+    /// Every argument as PostgreSQL prints it, defaults included
+    /// (`p_org_id uuid, p_limit integer DEFAULT 100`).
+    #[serde(default)]
+    pub(crate) arguments: String,
     pub(crate) argument_names: Vec<String>,
     pub(crate) argument_modes: Vec<String>,
     pub(crate) input_types: Vec<String>,

@@ -105,6 +105,7 @@ SELECT jsonb_build_object(
   'functions', coalesce((SELECT jsonb_agg(jsonb_build_object(
       'schema', ns.nspname, 'name', p.proname,
       'identity_arguments', pg_catalog.pg_get_function_identity_arguments(p.oid),
+      'arguments', pg_catalog.pg_get_function_arguments(p.oid),
       'argument_names', coalesce(to_jsonb(p.proargnames), '[]'::jsonb),
       'argument_modes', coalesce(to_jsonb(p.proargmodes::text[]), '[]'::jsonb),
       'input_types', coalesce((SELECT jsonb_agg(pg_catalog.format_type(t, NULL) ORDER BY o)

@@ -6,6 +6,8 @@
 //! * `audit`: the audit trail cannot be changed or forged, by anyone.
 //! * `prepared`: a plan prepared by one caller never serves another caller's rows.
 //! * `isolation`: generated worlds, every actor, every table, every read and write path.
+//! * `rpc_matrix`: every `public` function × every kind of caller × every argument
+//!   aim, once, on the fixture world — what RPC authorization does not leave to luck.
 //! * `contracts`: generated RPC call sequences, each call judged by its contract.
 //! * `explore`: how the two generated families spend their budget: every case, every
 //!   distinct defect, each shrunk on its own.
@@ -21,6 +23,7 @@ pub(crate) mod isolation;
 pub(crate) mod prepared;
 pub(crate) mod privileges;
 pub(crate) mod rpc;
+pub(crate) mod rpc_matrix;
 pub(crate) mod runner;
 
 use crate::flavor::Flavor;

@@ -69,7 +69,7 @@ const NOUNS: &[(&str, &str)] = &[
     ("secret", "platform.tenant_secrets"),
 ];
 
-fn table_for(words: &str) -> Option<&'static str> {
+pub(crate) fn table_for(words: &str) -> Option<&'static str> {
     words
         .split('_')
         .find_map(|w| NOUNS.iter().find(|(noun, _)| *noun == w).map(|(_, t)| *t))

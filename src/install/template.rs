@@ -37,7 +37,12 @@ impl std::fmt::Debug for Database {
 
 impl Database {
     pub(crate) async fn connect(&self) -> Result<PgConnection, Error> {
-        PgConnection::connect_with(&self.options)
+        // No statement logging: a probe batch carries its whole plan (the RPC matrix's
+        // is over half a megabyte), and sqlx would print it as a "slow statement"
+        // warning whenever a busy machine makes it take more than a second. The
+        // harness traces its own phases and their times.
+        let options = sqlx::ConnectOptions::disable_statement_logging(self.options.clone());
+        PgConnection::connect_with(&options)
             .await
             .map_err(|e| Error::database("connect to a scratch database", e))
     }

@@ -71,7 +71,7 @@ pub(crate) fn evidence(report: &Report) -> BTreeSet<String> {
             .into_iter()
             .flatten()
         }))
-        .chain(report.rpc_calls.iter().flat_map(|c| {
+        .chain(rpc_calls(report).into_iter().flat_map(|c| {
             [
                 (c.successes > 0).then(|| format!("{}: returned", c.function)),
                 (c.successes < c.calls).then(|| format!("{}: raised", c.function)),
@@ -80,6 +80,13 @@ pub(crate) fn evidence(report: &Report) -> BTreeSet<String> {
             .flatten()
         }))
         .collect()
+}
+
+/// Calls per RPC by the contract sequences and the RPC matrix together: a path either
+/// exercised was exercised.
+fn rpc_calls(report: &Report) -> Vec<crate::report::RpcCalls> {
+    let matrix = report.rpc_matrix.as_ref().map_or(&[][..], |m| &m.counts);
+    crate::report::coverage::combined(&report.rpc_calls, matrix)
 }
 
 /// Facts two runs of the unbroken schema disagree on. With one seed the worlds are
@@ -173,7 +180,9 @@ fn unexercised(mutant: &Mutant, report: &Report) -> Option<String> {
             }
         }
         Target::Function { function } => {
-            let calls = report.rpc_calls.iter().find(|c| &c.function == function);
+            let calls = rpc_calls(report)
+                .into_iter()
+                .find(|c| &c.function == function);
             let (allowed, overstepping) =
                 calls.map_or((0, 0), |c| (c.successes.min(c.allowed), c.overstepping));
             let needed = match mutant.kind {

@@ -86,6 +86,100 @@ pub(crate) fn of_contracts(coverage: &mut Coverage, calls: &[super::RpcCalls]) {
     }
 }
 
+/// What the RPC matrix examined: every function it called, under each check its
+/// judgement can raise (the contract's for a contracted function, the generic
+/// oracle's — `checks/rpc.rs` — for the others and for the service role).
+pub(crate) fn of_rpc_matrix(coverage: &mut Coverage, matrix: &super::RpcMatrix) {
+    for row in &matrix.functions {
+        let name = row.function.split('(').next().unwrap_or(&row.function);
+        let mut checks = vec![
+            CheckId::RpcCrossTenant,
+            CheckId::PlatformExposed,
+            CheckId::AuditMissing,
+            CheckId::AuditForgeable,
+        ];
+        if row.contract {
+            checks.extend([
+                CheckId::UnauthorizedWrite,
+                CheckId::CrossTenantWrite,
+                CheckId::PrivilegeEscalation,
+                CheckId::OverRestriction,
+                CheckId::CrossTenantRead,
+                CheckId::UnauthorizedRead,
+                CheckId::SoftDeletedAccess,
+            ]);
+        }
+        for check in checks {
+            coverage.entry(check).or_default().insert(name.to_string());
+        }
+    }
+}
+
+/// Calls per RPC from two sources (the contract sequences and the RPC matrix) added
+/// up: a path either of them exercised is covered. RPCs only one called are kept.
+pub(crate) fn combined(a: &[super::RpcCalls], b: &[super::RpcCalls]) -> Vec<super::RpcCalls> {
+    let mut all: BTreeMap<&str, super::RpcCalls> = BTreeMap::new();
+    for c in a.iter().chain(b) {
+        let entry = all
+            .entry(c.function.as_str())
+            .or_insert_with(|| super::RpcCalls {
+                function: c.function.clone(),
+                calls: 0,
+                successes: 0,
+                allowed: 0,
+                forbidden: 0,
+                overstepping: 0,
+            });
+        entry.calls += c.calls;
+        entry.successes += c.successes;
+        entry.allowed += c.allowed;
+        entry.forbidden += c.forbidden;
+        entry.overstepping += c.overstepping;
+    }
+    all.into_values().collect()
+}
+
+/// The contract check's per-RPC counts in the report's shape.
+pub(crate) fn rpc_calls(
+    counts: impl IntoIterator<Item = (String, crate::checks::contracts::CallCounts)>,
+) -> Vec<super::RpcCalls> {
+    counts
+        .into_iter()
+        .map(|(function, c)| super::RpcCalls {
+            function,
+            calls: c.calls,
+            successes: c.successes,
+            allowed: c.allowed,
+            forbidden: c.forbidden,
+            overstepping: c.overstepping,
+        })
+        .collect()
+}
+
+/// Functions without a contract that the RPC matrix never saw go through, or never saw
+/// refused: their allowed (or refused) path was not exercised.
+pub(crate) fn matrix_gaps(matrix: &super::RpcMatrix) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for row in matrix.functions.iter().filter(|r| !r.contract) {
+        let calls: u64 = row.cells.iter().map(|c| c.calls).sum();
+        let through: u64 = row.cells.iter().map(|c| c.went_through).sum();
+        if through == 0 {
+            gaps.push(format!(
+                "{}: called {calls} time(s) by the RPC matrix, never got through (no contract \
+                 says what it needs), so its allowed path was never exercised",
+                row.function
+            ));
+        } else if through == calls {
+            gaps.push(format!(
+                "{}: every one of the RPC matrix's {calls} call(s) got through, anonymous \
+                 callers' included, so no refusal was ever exercised",
+                row.function
+            ));
+        }
+    }
+    gaps
+}
+
 /// The run's exercised paths as the report lists them.
 pub(crate) fn exercised(exercised: &crate::checks::isolation::Exercised) -> Vec<super::Exercised> {
     exercised
@@ -96,6 +190,8 @@ pub(crate) fn exercised(exercised: &crate::checks::isolation::Exercised) -> Vec<
             actor_kind: kind.clone(),
             allowed: e.allowed,
             refused: e.refused,
+            reached: e.reached,
+            stopped: e.stopped,
         })
         .collect()
 }
@@ -243,6 +339,8 @@ mod tests {
                 actor_kind: kind.into(),
                 allowed,
                 refused,
+                reached: allowed,
+                stopped: refused,
             };
         let exercised = [
             seen("core.units", "SELECT", "member", 4, 0),

@@ -134,4 +134,25 @@ mod tests {
         assert!(html.contains("class=\"reach-denied\""));
         assert!(html.contains("<td class=\"unobserved\""));
     }
+
+    #[test]
+    fn the_rpc_matrix_sits_next_to_the_table_matrix() {
+        let html = render(&sample()).unwrap();
+        let tables = html.find("id=\"matrix\"").unwrap();
+        let rpcs = html
+            .find("id=\"rpc-matrix\"")
+            .expect("an RPC matrix section");
+        let findings = html.find("id=\"findings\"").unwrap();
+        assert!(tables < rpcs && rpcs < findings);
+        assert!(
+            html.contains("href=\"#rpc-matrix\""),
+            "linked from the navigation"
+        );
+        let defect = html
+            .split("<td ")
+            .find(|cell| cell.starts_with("class=\"rpc-defect"))
+            .expect("a defect cell");
+        assert!(defect.contains("href=\"#finding-1\""), "{defect}");
+        assert!(html.contains("class=\"rpc-refused mismatch\""));
+    }
 }

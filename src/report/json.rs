@@ -86,6 +86,21 @@ mod tests {
                 broken(&|v| v["schema_version"] = 1.into()),
             ),
             (
+                "an unknown RPC matrix outcome",
+                broken(&|v| {
+                    v["rpc_matrix"]["functions"][0]["cells"][0]["outcome"] = "maybe".into()
+                }),
+            ),
+            (
+                "an RPC matrix cell without its calls",
+                broken(&|v| {
+                    v["rpc_matrix"]["functions"][0]["cells"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("calls");
+                }),
+            ),
+            (
                 "coverage of an unknown check",
                 broken(&|v| {
                     v["coverage"]["made-up"] = serde_json::json!(["core.units"]);

@@ -216,6 +216,25 @@ mod tests {
     }
 
     #[test]
+    fn the_rpc_matrix_is_a_table_of_functions_by_caller() {
+        let md = render(&sample()).unwrap();
+        assert!(md.contains("### RPC matrix"), "{md}");
+        assert!(
+            md.contains("| RPC | anonymous | outsider | member | service |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `public.list_units(uuid)` | ⛔ | ⛔ ⚠ | ✅ | ✅ |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `public.search(text)` ¹ | ⛔ | ❌ 1 | ✅ | – |"),
+            "{md}"
+        );
+        assert!(md.contains("¹ No RPC contract"), "{md}");
+    }
+
+    #[test]
     fn coverage_gaps_are_named() {
         let md = render(&sample()).unwrap();
         assert!(md.contains("**Coverage gaps**"), "{md}");

@@ -13,6 +13,7 @@ mod junit;
 mod locate;
 mod markdown;
 mod mutation;
+pub(crate) mod policy_coverage;
 pub(crate) mod root_cause;
 mod rules;
 mod sarif;
@@ -28,6 +29,7 @@ use crate::world::model::World;
 
 pub use json::REPORT_SCHEMA_VERSION;
 pub(crate) use locate::locate_objects;
+pub use policy_coverage::{Decision, PolicyCoverage};
 pub use root_cause::RootCause;
 
 /// Facts about the run, so a report can be reproduced and trusted.
@@ -120,6 +122,10 @@ pub struct Exercised {
     pub allowed: u64,
     /// Probes (or rows) the rules refused.
     pub refused: u64,
+    /// Probes (or rows) the database let through: rows read or written.
+    pub reached: u64,
+    /// Probes (or rows) the database kept out (refused, or filtered away).
+    pub stopped: u64,
 }
 
 /// The smallest generated world of the report's most severe finding that came from
@@ -174,6 +180,77 @@ pub struct Report {
     /// with how often the generated sequences called it and how often it succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rpc_calls: Vec<RpcCalls>,
+    /// The RPC authorization matrix (absent when it did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc_matrix: Option<RpcMatrix>,
+    /// Per row-security policy of the modelled tables, whether the run saw it decide
+    /// allow and deny (what can be attributed to it).
+    pub policy_coverage: Vec<PolicyCoverage>,
+}
+
+/// The RPC authorization matrix: every callable `public` function called by every
+/// kind of caller (relative to one target organization of the fixture world) with
+/// every argument aim, once per run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RpcMatrix {
+    /// The id of the target organization the callers' kinds are relative to.
+    pub target: String,
+    /// The kinds of caller, in column order.
+    pub callers: Vec<String>,
+    /// Calls made (aims that resolve to the same arguments are one call).
+    pub calls: u64,
+    pub duration_ms: u64,
+    /// One row per function, by signature.
+    pub functions: Vec<RpcMatrixRow>,
+    /// The matrix's calls counted as the contract check counts its own, for readers
+    /// that weigh both together (the mutation run asks whether a path was exercised
+    /// by either); the cells already say this in the report.
+    #[serde(skip)]
+    pub(crate) counts: Vec<RpcCalls>,
+}
+
+/// One function of the RPC matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcMatrixRow {
+    /// `public.name(type, …)`.
+    pub function: String,
+    /// Whether an RPC contract judged its calls (else the generic oracle did).
+    pub contract: bool,
+    pub security_definer: bool,
+    /// One cell per kind of caller that called it, in `RpcMatrix::callers` order.
+    pub cells: Vec<RpcMatrixCell>,
+}
+
+/// One function × kind of caller.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcMatrixCell {
+    pub caller: String,
+    /// `defect` when a call gave a finding. Otherwise, where a contract judged the
+    /// calls, what it says (`allowed` when it allows one of them — and that call went
+    /// through with its effects; `refused` when it allows none — and none changed
+    /// anything or returned a row the caller may not read); without a contract (and
+    /// for the service role), `allowed` when some call went through, else `refused`.
+    pub outcome: RpcOutcome,
+    /// What the RPC's contract says of the cell's calls: `allowed` when it allows one
+    /// of them; absent without a contract and for the service role, which contracts do
+    /// not speak of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<RpcOutcome>,
+    pub calls: u64,
+    /// Calls that went through: returned without error and changed a row or returned
+    /// something (a row, a value).
+    pub went_through: u64,
+    /// Signatures of the findings its calls gave.
+    pub findings: Vec<String>,
+}
+
+/// A cell of the RPC matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpcOutcome {
+    Allowed,
+    Refused,
+    Defect,
 }
 
 /// Calls of one RPC in the contract check's sequences.

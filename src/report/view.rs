@@ -43,6 +43,66 @@ pub(crate) struct View {
     pub(crate) notes: Vec<String>,
     /// The RPC contract check's calls per RPC (empty when it did not run).
     pub(crate) rpc_calls: Vec<super::RpcCalls>,
+    /// The RPC matrix (when it ran).
+    pub(crate) rpc_matrix: Option<RpcMatrixView>,
+    /// Each policy's observed decisions.
+    pub(crate) policies: Vec<PolicyView>,
+    /// Policies with both sides observed or shared, of those users meet.
+    pub(crate) policies_exercised: usize,
+    pub(crate) policies_reachable: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PolicyView {
+    pub(crate) table: String,
+    pub(crate) policy: String,
+    pub(crate) command: String,
+    /// permissive or restrictive.
+    pub(crate) kind: String,
+    /// observed, shared, unobserved or unreachable.
+    pub(crate) allow: String,
+    pub(crate) deny: String,
+    /// "observed (member, super admin)".
+    pub(crate) allow_text: String,
+    pub(crate) deny_text: String,
+    pub(crate) note: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RpcMatrixView {
+    pub(crate) callers: Vec<String>,
+    pub(crate) rows: Vec<RpcRowView>,
+    /// "2 818 calls in 1.2 s, relative to organization …".
+    pub(crate) scope: String,
+    pub(crate) allowed: usize,
+    pub(crate) refused: usize,
+    pub(crate) defects: usize,
+    /// Cells whose outcome differs from what the contract says (and have no finding).
+    pub(crate) unexpected: usize,
+    /// Functions judged by the generic oracle (no contract).
+    pub(crate) generic: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RpcRowView {
+    pub(crate) function: String,
+    /// `contract`, or `generic oracle`.
+    pub(crate) judged_by: String,
+    pub(crate) security_definer: bool,
+    /// One per column; `None` where that kind of caller made no call.
+    pub(crate) cells: Vec<Option<RpcCellView>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RpcCellView {
+    /// allowed, refused or defect.
+    pub(crate) outcome: String,
+    /// The contract's word where it differs from the outcome without a finding.
+    pub(crate) unexpected: Option<String>,
+    /// The number of the cell's first finding.
+    pub(crate) finding: Option<usize>,
+    /// A sentence for tooltips and screen readers.
+    pub(crate) title: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,6 +283,21 @@ impl View {
             world: report.counterexample.as_ref().map(|c| world_view(&c.world)),
             notes: report.notes.clone(),
             rpc_calls: report.rpc_calls.clone(),
+            rpc_matrix: report
+                .rpc_matrix
+                .as_ref()
+                .map(|m| rpc_matrix_view(m, &findings)),
+            policies: report.policy_coverage.iter().map(policy_view).collect(),
+            policies_exercised: report
+                .policy_coverage
+                .iter()
+                .filter(|p| exercised(p.allow) && exercised(p.deny))
+                .count(),
+            policies_reachable: report
+                .policy_coverage
+                .iter()
+                .filter(|p| p.allow != super::Decision::Unreachable)
+                .count(),
         }
     }
 }
@@ -591,6 +666,130 @@ fn matrix_view(matrix: &[MatrixEntry], findings: &[FindingView]) -> MatrixView {
     }
 }
 
+fn decision_word(decision: super::Decision) -> &'static str {
+    match decision {
+        super::Decision::Observed => "observed",
+        super::Decision::Shared => "shared",
+        super::Decision::Unobserved => "unobserved",
+        super::Decision::Unreachable => "unreachable",
+    }
+}
+
+fn exercised(decision: super::Decision) -> bool {
+    matches!(
+        decision,
+        super::Decision::Observed | super::Decision::Shared
+    )
+}
+
+fn policy_view(p: &super::PolicyCoverage) -> PolicyView {
+    let text = |d: super::Decision, kinds: &[String]| {
+        if kinds.is_empty() {
+            decision_word(d).to_string()
+        } else {
+            format!("{} ({})", decision_word(d), kinds.join(", "))
+        }
+    };
+    PolicyView {
+        table: p.table.clone(),
+        policy: p.policy.clone(),
+        command: p.command.clone(),
+        kind: if p.permissive {
+            "permissive".into()
+        } else {
+            "restrictive".into()
+        },
+        allow: decision_word(p.allow).into(),
+        deny: decision_word(p.deny).into(),
+        allow_text: text(p.allow, &p.allowed_for),
+        deny_text: text(p.deny, &p.denied_for),
+        note: p.note.clone(),
+    }
+}
+
+fn outcome_word(outcome: super::RpcOutcome) -> &'static str {
+    match outcome {
+        super::RpcOutcome::Allowed => "allowed",
+        super::RpcOutcome::Refused => "refused",
+        super::RpcOutcome::Defect => "defect",
+    }
+}
+
+/// The RPC matrix as a grid: a row per function, a column per kind of caller, each
+/// cell with the number of its first finding.
+fn rpc_matrix_view(matrix: &super::RpcMatrix, findings: &[FindingView]) -> RpcMatrixView {
+    let number = |signature: &String| {
+        findings
+            .iter()
+            .find(|f| &f.signature == signature)
+            .map(|f| f.number)
+    };
+    let (mut allowed, mut refused, mut defects, mut unexpected) = (0, 0, 0, 0);
+    let rows = matrix
+        .functions
+        .iter()
+        .map(|row| RpcRowView {
+            function: row.function.clone(),
+            judged_by: if row.contract {
+                "contract".into()
+            } else {
+                "generic oracle".into()
+            },
+            security_definer: row.security_definer,
+            cells: matrix
+                .callers
+                .iter()
+                .map(|caller| {
+                    let cell = row.cells.iter().find(|c| &c.caller == caller)?;
+                    let outcome = outcome_word(cell.outcome);
+                    let finding = cell.findings.iter().filter_map(number).min();
+                    let differs = cell
+                        .expected
+                        .filter(|e| cell.outcome != super::RpcOutcome::Defect && *e != cell.outcome)
+                        .map(|e| outcome_word(e).to_string());
+                    match cell.outcome {
+                        super::RpcOutcome::Allowed => allowed += 1,
+                        super::RpcOutcome::Refused => refused += 1,
+                        super::RpcOutcome::Defect => defects += 1,
+                    }
+                    unexpected += usize::from(differs.is_some());
+                    let mut title = format!(
+                        "{} calling {}: {outcome} ({} call(s), {} went through)",
+                        caller, row.function, cell.calls, cell.went_through
+                    );
+                    if let Some(e) = &cell.expected {
+                        title.push_str(&format!("; its contract says {}", outcome_word(*e)));
+                    }
+                    if let Some(n) = finding {
+                        title.push_str(&format!("; see finding {n}"));
+                    }
+                    Some(RpcCellView {
+                        outcome: outcome.to_string(),
+                        unexpected: differs,
+                        finding,
+                        title,
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    RpcMatrixView {
+        callers: matrix.callers.clone(),
+        rows,
+        scope: format!(
+            "{} calls in {}; the kinds of caller are relative to organization {}",
+            matrix.calls,
+            duration(matrix.duration_ms),
+            matrix.target
+        ),
+        allowed,
+        refused,
+        defects,
+        unexpected,
+        generic: matrix.functions.iter().filter(|r| !r.contract).count(),
+    }
+}
+
 fn cell_view(entry: &MatrixEntry, finding: Option<usize>) -> CellView {
     let mut title = format!(
         "{} {} on {}: reached {} (rules: {}) in {} of {} observation(s)",
@@ -843,6 +1042,57 @@ pub(crate) mod tests {
         };
         let mut findings = crate::report::root_cause::deduplicate(findings);
         let root_causes = crate::report::root_cause::group(&mut findings);
+        let cell =
+            |caller: &str, outcome, expected, findings: Vec<String>| crate::report::RpcMatrixCell {
+                caller: caller.into(),
+                outcome,
+                expected,
+                calls: 4,
+                went_through: u64::from(outcome != crate::report::RpcOutcome::Refused),
+                findings,
+            };
+        use crate::report::RpcOutcome::{Allowed, Defect, Refused};
+        let rpc_matrix = crate::report::RpcMatrix {
+            target: "bbbb0000-0000-4000-8000-000000000001".into(),
+            callers: vec![
+                "anonymous".into(),
+                "outsider".into(),
+                "member".into(),
+                "service".into(),
+            ],
+            calls: 15,
+            duration_ms: 120,
+            counts: Vec::new(),
+            functions: vec![
+                crate::report::RpcMatrixRow {
+                    function: "public.list_units(uuid)".into(),
+                    contract: true,
+                    security_definer: false,
+                    cells: vec![
+                        cell("anonymous", Refused, Some(Refused), vec![]),
+                        // Refused where the contract allows, without a finding.
+                        cell("outsider", Refused, Some(Allowed), vec![]),
+                        cell("member", Allowed, Some(Allowed), vec![]),
+                        cell("service", Allowed, None, vec![]),
+                    ],
+                },
+                crate::report::RpcMatrixRow {
+                    function: "public.search(text)".into(),
+                    contract: false,
+                    security_definer: true,
+                    cells: vec![
+                        cell("anonymous", Refused, None, vec![]),
+                        cell(
+                            "outsider",
+                            Defect,
+                            None,
+                            vec![findings[0].signature.clone()],
+                        ),
+                        cell("member", Allowed, None, vec![]),
+                    ],
+                },
+            ],
+        };
         Report {
             schema_version: crate::report::REPORT_SCHEMA_VERSION,
             run: RunInfo {
@@ -879,11 +1129,25 @@ pub(crate) mod tests {
                 actor_kind: "member".into(),
                 allowed: 3,
                 refused: 0,
+                reached: 3,
+                stopped: 0,
             }],
             matrix,
             counterexample: Some(Counterexample { world }),
             notes: vec!["a note with <angle> brackets".into()],
             rpc_calls: Vec::new(),
+            rpc_matrix: Some(rpc_matrix),
+            policy_coverage: vec![crate::report::PolicyCoverage {
+                table: "core.units".into(),
+                policy: "units_select_members".into(),
+                command: "SELECT".into(),
+                permissive: true,
+                allow: crate::report::Decision::Observed,
+                deny: crate::report::Decision::Unobserved,
+                allowed_for: vec!["member".into()],
+                denied_for: Vec::new(),
+                note: String::new(),
+            }],
             coverage,
             locations: [(
                 "core.units".to_string(),
@@ -953,6 +1217,33 @@ pub(crate) mod tests {
             "user UPDATE on core.units was never observed"
         );
         assert_eq!((view.matrix.mismatched, view.matrix.flagged), (1, 1));
+    }
+
+    #[test]
+    fn the_rpc_matrix_has_a_column_per_caller_and_numbers_its_defects() {
+        let view = View::of(&sample());
+        let m = view.rpc_matrix.expect("the sample has a matrix");
+        assert_eq!(m.callers, ["anonymous", "outsider", "member", "service"]);
+        assert_eq!(
+            (m.allowed, m.refused, m.defects, m.unexpected),
+            (3, 3, 1, 1)
+        );
+        assert_eq!(m.generic, 1);
+        let search = &m.rows[1];
+        assert_eq!(search.judged_by, "generic oracle");
+        let defect = search.cells[1].as_ref().unwrap();
+        assert_eq!(
+            (defect.outcome.as_str(), defect.finding),
+            ("defect", Some(1))
+        );
+        assert!(search.cells[3].is_none(), "the service never called it");
+        let outsider = m.rows[0].cells[1].as_ref().unwrap();
+        assert_eq!(outsider.unexpected.as_deref(), Some("allowed"));
+        assert!(
+            outsider.title.contains("its contract says allowed"),
+            "{}",
+            outsider.title
+        );
     }
 
     #[test]

@@ -196,12 +196,39 @@ pub(crate) const ROLE_NAMES: &[&str] = &["editor", "viewer", "manager"];
 /// depend on the generator.
 const BASIC: &str = include_str!("../../fixtures/worlds/basic.json");
 
+/// What the RPC matrix adds to the fixture world (`fixtures/worlds/rpc_matrix.json`):
+/// a plain member and a removed member of the target organization, soft-deleted rows,
+/// an expired invitation, and a role and a secret of the other organization.
+const RPC_MATRIX: &str = include_str!("../../fixtures/worlds/rpc_matrix.json");
+
 impl World {
     /// The fixed fixture world (see `BASIC`), with `generic_tables` tables of generic
     /// rows (one row each, so platform and `app` tables are not empty).
     pub fn basic(generic_tables: usize) -> World {
         let mut world: World =
             serde_json::from_str(BASIC).expect("fixtures/worlds/basic.json is a World");
+        world.generic = (0..generic_tables).map(|i| vec![i as u16]).collect();
+        world.normalize()
+    }
+
+    /// The fixture world extended for the RPC matrix (see `RPC_MATRIX`): every kind of
+    /// caller the matrix needs exists in it, relative to organization 0, and every
+    /// kind of row it aims arguments at. `basic` keeps its entities and their ids.
+    pub fn rpc_matrix(generic_tables: usize) -> World {
+        let mut world: World =
+            serde_json::from_str(BASIC).expect("fixtures/worlds/basic.json is a World");
+        let extra: World =
+            serde_json::from_str(RPC_MATRIX).expect("fixtures/worlds/rpc_matrix.json is a World");
+        world.users.extend(extra.users);
+        world.organizations.extend(extra.organizations);
+        world.units.extend(extra.units);
+        world.roles.extend(extra.roles);
+        world.memberships.extend(extra.memberships);
+        world.unit_memberships.extend(extra.unit_memberships);
+        world.invitations.extend(extra.invitations);
+        world.files.extend(extra.files);
+        world.audit.extend(extra.audit);
+        world.secrets.extend(extra.secrets);
         world.generic = (0..generic_tables).map(|i| vec![i as u16]).collect();
         world.normalize()
     }
@@ -373,6 +400,22 @@ mod tests {
         let world = World::basic(2);
         assert_eq!(world.clone().normalize(), world);
         assert_eq!(world.users.len(), 4);
+    }
+
+    #[test]
+    fn the_rpc_matrix_world_extends_the_fixture_world_and_is_normal() {
+        let basic = World::basic(2);
+        let world = World::rpc_matrix(2);
+        assert_eq!(world.clone().normalize(), world);
+        assert_eq!(world.users.len(), 6);
+        assert_eq!(world.users[..4], basic.users[..]);
+        assert_eq!(world.organizations[..2], basic.organizations[..]);
+        assert_eq!(
+            world.memberships.len(),
+            basic.memberships.len() + 2,
+            "the plain and the removed member survive normalization"
+        );
+        assert!(world.memberships.iter().any(|m| m.user == 5 && m.deleted));
     }
 
     #[test]

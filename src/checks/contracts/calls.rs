@@ -561,16 +561,21 @@ pub(crate) fn call_sql(
     function: &crate::catalog::Function,
     literals: &[(String, String)],
 ) -> String {
+    let args: Vec<String> = literals
+        .iter()
+        .map(|(n, l)| format!("{} => {l}", quote_ident(n)))
+        .collect();
+    call_sql_with(function, &args.join(", "))
+}
+
+/// The statement that calls `function` with an argument list as written and returns
+/// its result as JSON text.
+pub(crate) fn call_sql_with(function: &crate::catalog::Function, args: &str) -> String {
     let name = format!(
         "{}.{}",
         quote_ident(&function.schema),
         quote_ident(&function.name)
     );
-    let args: Vec<String> = literals
-        .iter()
-        .map(|(n, l)| format!("{} => {l}", quote_ident(n)))
-        .collect();
-    let args = args.join(", ");
     if function.returns_set {
         format!("SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]')::text FROM {name}({args}) r")
     } else if function.result.as_deref() == Some("void") {

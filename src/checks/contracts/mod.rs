@@ -10,12 +10,12 @@
 //! judged against the state before it (`judge`). Calls persist their effects, so later
 //! calls meet the world earlier ones made (a removed member, an accepted invitation).
 
-mod calls;
+pub(crate) mod calls;
 mod effects;
-mod eval;
-mod judge;
+pub(crate) mod eval;
+pub(crate) mod judge;
 pub(crate) mod property;
-mod state;
+pub(crate) mod state;
 
 use std::collections::BTreeMap;
 
@@ -222,6 +222,7 @@ impl Environment<'_> {
         let judge = Judge {
             contracts: self.contracts,
             model: self.model,
+            oracle: None,
         };
         let mut replay: Vec<Replayed> = Vec::new();
         // Values earlier calls returned, by the psql variable that holds them.

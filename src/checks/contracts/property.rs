@@ -55,8 +55,6 @@ pub(crate) struct ContractOutcome {
     pub(crate) notes: Vec<String>,
     /// The RPCs a contract was checked for, by signature.
     pub(crate) checked: BTreeSet<String>,
-    /// Those whose contract can refuse a call (see `Contract::can_refuse`).
-    pub(crate) refusable: BTreeSet<String>,
 }
 
 /// Runs the contract property on one database (blocking; its own runtime).
@@ -76,11 +74,6 @@ pub(crate) fn run(
     let mut outcome = ContractOutcome {
         notes,
         checked: bound.iter().map(|(c, _)| c.signature()).collect(),
-        refusable: bound
-            .iter()
-            .filter(|(c, _)| c.can_refuse())
-            .map(|(c, _)| c.signature())
-            .collect(),
         ..ContractOutcome::default()
     };
     if bound.is_empty() {

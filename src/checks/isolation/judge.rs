@@ -53,11 +53,14 @@ fn reach(rows: usize, total: usize) -> Reach {
 }
 
 /// How often a path was exercised: probes (or rows of a set-based probe) the rules
-/// allowed, and ones they refused.
+/// allowed, and ones they refused; and what the database did with them, where a probe
+/// tells: rows it reached (read, written) and rows it did not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Exercise {
     pub(crate) allowed: u64,
     pub(crate) refused: u64,
+    pub(crate) reached: u64,
+    pub(crate) stopped: u64,
 }
 
 /// (table, operation, kind of actor) → how it was exercised. Users are kinds by their
@@ -83,6 +86,23 @@ pub(crate) struct Judge<'a> {
     /// The seed script of the case, for reproductions.
     pub(crate) seed_sql: &'a str,
     pub(crate) families: Families,
+}
+
+/// What row security did with a single-row write, as far as its outcome tells: it
+/// wrote (let through); it succeeded without writing (`USING` kept the row out); it
+/// failed on a row-security check (`WITH CHECK`). Any other failure — a missing
+/// privilege, a trigger, a constraint — is not row security's decision: `None`. The
+/// check reads PostgreSQL's message (its SQLSTATE, 42501, is a privilege refusal's
+/// too), so a server speaking another language only ever under-reports.
+fn decided_by_policy(outcome: &Outcome) -> Option<bool> {
+    let row_security = |e: &str| e.contains("row-level security");
+    if outcome.wrote() {
+        Some(true)
+    } else if !outcome.failed() || outcome.error.as_deref().is_some_and(row_security) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Actor kinds as the matrix shows them.
@@ -205,7 +225,9 @@ impl Judge<'_> {
         operation: &str,
         actor: &Actor,
         org: Option<&String>,
-        allowed: bool,
+        // Whether the rules allow it, and whether the database let it through (when
+        // the probe tells).
+        (allowed, reached): (bool, Option<bool>),
     ) {
         let cell = verdict
             .exercised
@@ -219,6 +241,11 @@ impl Judge<'_> {
             cell.allowed += 1;
         } else {
             cell.refused += 1;
+        }
+        match reached {
+            Some(true) => cell.reached += 1,
+            Some(false) => cell.stopped += 1,
+            None => {}
         }
     }
 
@@ -505,19 +532,22 @@ impl Judge<'_> {
         if unchecked {
             return;
         }
+        let observed: BTreeSet<String> = outcome.keys().into_iter().collect();
         for row in &rows {
             let key = row_key(row, &table.key);
             let org = self.org_of(&table.table, &key);
+            // A statement that failed as a whole says nothing of one row (a read is
+            // refused by its privilege, not by a policy).
+            let reached = (!outcome.failed()).then(|| observed.contains(&key));
             self.exercise(
                 verdict,
                 &table.table,
                 step.probe.operation(),
                 actor,
                 org.as_ref(),
-                expected.contains(&key),
+                (expected.contains(&key), reached),
             );
         }
-        let observed: BTreeSet<String> = outcome.keys().into_iter().collect();
         verdict.observations.push(Observation {
             actor: actor_kind(actor),
             table: table.table.clone(),
@@ -732,7 +762,7 @@ impl Judge<'_> {
                 step.probe.operation(),
                 actor,
                 org.as_ref(),
-                expect == Expect::Allowed,
+                (expect == Expect::Allowed, decided_by_policy(outcome)),
             );
         }
         match expect {

@@ -80,6 +80,8 @@ pub(crate) fn merge_exercised(into: &mut Exercised, more: Exercised) {
         let cell = into.entry(k).or_default();
         cell.allowed += e.allowed;
         cell.refused += e.refused;
+        cell.reached += e.reached;
+        cell.stopped += e.stopped;
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Families {
     pub rpc: bool,
     /// Generated RPC call sequences judged by the RPC contracts (`fixtures/access/rpc.toml`).
     pub contracts: bool,
+    /// The RPC matrix: every `public` function called once by every kind of caller with
+    /// every argument aim, on the fixture world, before anything is generated.
+    pub rpc_matrix: bool,
 }
 
 impl Families {
@@ -47,6 +50,7 @@ impl Families {
         escalation: true,
         rpc: true,
         contracts: true,
+        rpc_matrix: true,
     };
 }
 
