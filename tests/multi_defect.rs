@@ -5,11 +5,14 @@
 //! `fixtures/mutants/multi.toml` applied at once. Its expected-outcome table lists
 //! every (check, object) the run must report, each tagged with the defect that causes
 //! it; a miss and an extra finding both fail the test, so the test guards recall and
-//! precision at once. The run goes through the public builder with its default
-//! budget and shrinking, as `smta-verify check` does.
+//! precision at once. The run goes through the public builder with the default case
+//! and sequence budget, as `smta-verify check` does; shrinking gets a third of the
+//! default run budget (what a defect is does not depend on how small its example
+//! got, and the shrinking itself is proven in tests/mutants.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use smta_verify::{CheckId, Flavor, Report, ShrinkStatus, Verifier};
@@ -49,7 +52,9 @@ fn fixture() -> Fixture {
 }
 
 fn run(flavor: Flavor, fixture: &Fixture) -> Report {
-    let mut verifier = Verifier::new(flavor).seed(SEED);
+    let mut verifier = Verifier::new(flavor)
+        .seed(SEED)
+        .shrink_time(Duration::from_secs(1), Duration::from_secs(4));
     for mutant in &fixture.mutants {
         verifier = verifier.extra_sql(dir().join(mutant));
     }
