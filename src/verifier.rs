@@ -796,6 +796,16 @@ impl Verifier {
             },
             ..self.clone()
         };
+        if mutants.is_empty() {
+            // Derivation alone (`--max 0`): nothing to compare with a baseline.
+            let run = self.mutation_run(&sources, &model, seed, max, started);
+            return Ok(crate::mutate::MutationReport::new(
+                run,
+                count,
+                Vec::new(),
+                Vec::new(),
+            ));
+        }
         self.progress.phase(PHASE_BASELINE);
         let baseline = on_sandbox(sources.clone()).run().await?;
         let again = on_sandbox(sources.clone()).run().await?;
@@ -839,17 +849,7 @@ impl Verifier {
             }
         })
         .await?;
-        let run = crate::mutate::MutationRun {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            flavor: self.flavor.to_string(),
-            seed,
-            cases: self.cases,
-            rpc_sequences: self.rpc_sequences,
-            max,
-            schema_sources: sources.iter().map(|s| s.name.clone()).collect(),
-            access_rules: model.source.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        };
+        let run = self.mutation_run(&sources, &model, seed, max, started);
         Ok(crate::mutate::MutationReport::new(
             run,
             count,
@@ -860,6 +860,27 @@ impl Verifier {
                 .collect(),
             results,
         ))
+    }
+
+    fn mutation_run(
+        &self,
+        sources: &[SqlSource],
+        model: &AccessModel,
+        seed: u64,
+        max: usize,
+        started: Instant,
+    ) -> crate::mutate::MutationRun {
+        crate::mutate::MutationRun {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            flavor: self.flavor.to_string(),
+            seed,
+            cases: self.cases,
+            rpc_sequences: self.rpc_sequences,
+            max,
+            schema_sources: sources.iter().map(|s| s.name.clone()).collect(),
+            access_rules: model.source.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
     }
 
     /// Starts a [`Sandbox`]: the server this verifier would use, with its schema

@@ -235,78 +235,104 @@ fn every_rpc_mutant_is_caught_by_its_intended_check() {
     let only: Option<BTreeSet<String>> = std::env::var("SMTA_VERIFY_MUTANTS")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
-    let mut survivors = Vec::new();
-    let mut runs = 0;
-    for mutant in table().mutant {
-        let name = mutant.file.trim_end_matches(".sql").to_string();
-        if only.as_ref().is_some_and(|o| !o.contains(&name)) {
-            continue;
+    let table = table();
+    let runs: Vec<(&Mutant, Flavor)> = table
+        .mutant
+        .iter()
+        .filter(|m| {
+            only.as_ref()
+                .is_none_or(|o| o.contains(m.file.trim_end_matches(".sql")))
+        })
+        .flat_map(|m| m.flavors.iter().map(move |&f| (m, f)))
+        .collect();
+    let runs_count = runs.len();
+    // Two runs at a time: a run's sequences use one connection, so one run leaves a
+    // core idle.
+    let queue = std::sync::Mutex::new(runs.into_iter());
+    let survivors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let Some((mutant, flavor)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                if let Some(survivor) = judge_rpc_mutant(mutant, flavor) {
+                    survivors.lock().unwrap().push(survivor);
+                }
+            });
         }
-        for &flavor in &mutant.flavors {
-            let started = Instant::now();
-            let report = kill(
-                flavor,
-                mutant_sequences(),
-                &mutants_dir().join(&mutant.file),
-            );
-            runs += 1;
-            let missed: Vec<CheckId> = mutant
-                .kills
-                .iter()
-                .copied()
-                .filter(|k| {
-                    !report.findings.iter().any(|f| {
-                        f.check == *k
-                            && mutant
-                                .objects
-                                .iter()
-                                .any(|o| f.object.split('(').next() == Some(o.as_str()))
-                    })
-                })
-                .collect();
-            eprintln!(
-                "{name} ({flavor}): {} in {:.1?}",
-                if missed.len() < mutant.kills.len() {
-                    "caught"
-                } else {
-                    "SURVIVED"
-                },
-                started.elapsed()
-            );
-            if let Some(f) = report.findings.first() {
-                eprintln!(
-                    "  first finding: {} on {}: {}",
-                    f.check, f.object, f.message
-                );
-            }
-            let survived = if mutant.any {
-                missed.len() == mutant.kills.len()
-            } else {
-                !missed.is_empty()
-            };
-            if survived {
-                survivors.push(format!(
-                    "{name} ({flavor}): expected {missed:?} on {:?}, found {}",
-                    mutant.objects,
-                    found(&report)
-                ));
-            }
-            // The failing sequence replays as a psql script.
-            for f in &report.findings {
-                let script = &f.reproduction;
-                assert!(
-                    script.contains("BEGIN;") && script.contains("-- call 1 as"),
-                    "{name}: a finding carries its replay script"
-                );
-            }
-        }
-    }
-    assert!(runs > 0, "SMTA_VERIFY_MUTANTS={only:?} selects no mutant");
+    });
+    let survivors = survivors.into_inner().unwrap();
+    assert!(
+        runs_count > 0,
+        "SMTA_VERIFY_MUTANTS={only:?} selects no mutant"
+    );
     assert!(
         survivors.is_empty(),
         "surviving RPC mutants:\n{}",
         survivors.join("\n")
     );
+}
+
+/// One RPC mutant under one flavour; `Some` says how it survived.
+fn judge_rpc_mutant(mutant: &Mutant, flavor: Flavor) -> Option<String> {
+    let name = mutant.file.trim_end_matches(".sql");
+    let started = Instant::now();
+    let report = kill(
+        flavor,
+        mutant_sequences(),
+        &mutants_dir().join(&mutant.file),
+    );
+    let missed: Vec<CheckId> = mutant
+        .kills
+        .iter()
+        .copied()
+        .filter(|k| {
+            !report.findings.iter().any(|f| {
+                f.check == *k
+                    && mutant
+                        .objects
+                        .iter()
+                        .any(|o| f.object.split('(').next() == Some(o.as_str()))
+            })
+        })
+        .collect();
+    eprintln!(
+        "{name} ({flavor}): {} in {:.1?}",
+        if missed.len() < mutant.kills.len() {
+            "caught"
+        } else {
+            "SURVIVED"
+        },
+        started.elapsed()
+    );
+    if let Some(f) = report.findings.first() {
+        eprintln!(
+            "  first finding: {} on {}: {}",
+            f.check, f.object, f.message
+        );
+    }
+    let survived = if mutant.any {
+        missed.len() == mutant.kills.len()
+    } else {
+        !missed.is_empty()
+    };
+    if survived {
+        return Some(format!(
+            "{name} ({flavor}): expected {missed:?} on {:?}, found {}",
+            mutant.objects,
+            found(&report)
+        ));
+    }
+    // The failing sequence replays as a psql script.
+    for f in &report.findings {
+        let script = &f.reproduction;
+        assert!(
+            script.contains("BEGIN;") && script.contains("-- call 1 as"),
+            "{name}: a finding carries its replay script"
+        );
+    }
+    None
 }
 
 /// A fresh install of `flavor`'s reference schema plus `extra_sql`, for psql.

@@ -124,6 +124,26 @@ pub enum MutationKind {
 }
 
 impl MutationKind {
+    /// Every kind, in report order.
+    pub const ALL: [MutationKind; 16] = [
+        MutationKind::PolicyDropped,
+        MutationKind::PolicyUsingTrue,
+        MutationKind::PolicyCheckTrue,
+        MutationKind::ConjunctRemoved,
+        MutationKind::SoftDeleteFilterRemoved,
+        MutationKind::PolicyToPublic,
+        MutationKind::RlsDisabled,
+        MutationKind::ForceRemoved,
+        MutationKind::TableGrantedToAnonymous,
+        MutationKind::DefinerExecutableByPublic,
+        MutationKind::SearchPathRemoved,
+        MutationKind::InvokerMadeDefiner,
+        MutationKind::GuardRemoved,
+        MutationKind::AuditTriggerDropped,
+        MutationKind::AuditWriteRemoved,
+        MutationKind::HelperIgnoresSoftDelete,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MutationKind::PolicyDropped => "policy-dropped",
