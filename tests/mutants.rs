@@ -11,7 +11,9 @@
 //! `tests/rpc_contracts.rs`, which proves the RPC mutants, and the RPC matrix to
 //! `tests/rpc_matrix.rs`. Set
 //! `SMTA_VERIFY_MUTANTS=name,name` (file names without `.sql`) to run only some
-//! mutants while working on one.
+//! mutants while working on one. Plain `cargo test` runs each mutant under one of
+//! its flavours, taking turns; `SMTA_VERIFY_EVERY_FLAVOR=1` (as `.ci/run` does) runs
+//! every row under every flavour it lists.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -296,9 +298,21 @@ fn every_mutant_is_killed_by_its_intended_check() {
 
     // Two runs at a time: each run waits on its own server much of the time, so two
     // keep both cores busy (the loop is the slowest test of the suite).
+    // Plain `cargo test` runs each mutant under one of its flavours, the flavours
+    // taking turns down the table, to keep within the suite's budget;
+    // SMTA_VERIFY_EVERY_FLAVOR=1 (set by .ci/run) runs each under every one.
+    let every_flavor = std::env::var("SMTA_VERIFY_EVERY_FLAVOR").is_ok_and(|v| v == "1");
     let runs: Vec<(&Mutant, Flavor)> = selected
         .iter()
-        .flat_map(|m| m.flavors.iter().map(move |&f| (*m, f)))
+        .enumerate()
+        .flat_map(|(i, m)| {
+            let turn = m.flavors[i % m.flavors.len()];
+            m.flavors
+                .iter()
+                .copied()
+                .filter(move |&f| every_flavor || f == turn)
+                .map(move |f| (*m, f))
+        })
         .collect();
     let started = Instant::now();
     let queue = std::sync::Mutex::new(runs.iter());

@@ -62,6 +62,42 @@ fn assert_read(name: &str, report: &MutationReport) {
     }
 }
 
+/// mutation.json validates against docs/mutation.schema.json; the Markdown and HTML
+/// reports are written next to it.
+fn assert_written_as_documented(report: &MutationReport) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/mutation.schema.json")).expect("the schema"),
+    )
+    .expect("the schema is JSON");
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "the schema is no JSON Schema"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("a validator");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let written = report.write(dir.path()).expect("the reports are written");
+    for name in ["mutation.json", "mutation.md", "mutation.html"] {
+        assert!(
+            written.iter().any(|p| p.ends_with(name)),
+            "{name} is written: {written:?}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("mutation.json")).expect("mutation.json"),
+    )
+    .expect("mutation.json is JSON");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "mutation.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
 fn summary(report: &MutationReport) -> String {
     report
         .mutants
@@ -109,6 +145,7 @@ fn the_reference_scores_at_least_95_percent_with_every_survivor_read() {
     );
     assert_eq!(report.mutants.len(), max.min(report.derived));
     assert_read("supabase reference", &report);
+    assert_written_as_documented(&report);
     assert!(
         report.score.killed > 0,
         "a sample where nothing is killed proves nothing"

@@ -53,12 +53,13 @@ impl LocalCluster {
     /// `binaries`).
     pub(crate) fn start(bindir: Option<&Path>) -> Result<Self, BackendError> {
         let binaries = PgBinaries::locate(bindir)?;
-        reap_stale_clusters(&std::env::temp_dir());
+        let base = cluster_base();
+        reap_stale_clusters(&base);
         let server_user = ServerUser::pick()?;
 
         let root = tempfile::Builder::new()
             .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-            .tempdir()
+            .tempdir_in(&base)
             .map_err(|e| BackendError::io("create the cluster directory", e))?
             .keep();
         // From here on the watchdog owns the directory: it is removed whatever happens.
@@ -312,6 +313,30 @@ impl ServerUser {
 }
 
 /// Removes clusters whose owner process is gone, stopping their server first.
+/// Where throwaway clusters live: in memory (`/dev/shm`, a tmpfs on Linux) when it has
+/// room to spare, else the temporary directory. A cluster is written and thrown away
+/// within seconds; on a disk, copying its data directory and cloning its databases
+/// cost the kernel about as much time as the checks themselves. `TMPDIR`, when set,
+/// is honoured as the user's choice.
+fn cluster_base() -> PathBuf {
+    const SHM: &str = "/dev/shm";
+    /// A cluster with a template and its clones takes well under 200 MiB; a small
+    /// `/dev/shm` (64 MiB in a default Docker container) is left alone.
+    const ROOM: u64 = 1 << 30;
+    if std::env::var_os("TMPDIR").is_some() {
+        return std::env::temp_dir();
+    }
+    let roomy = nix::sys::statvfs::statvfs(SHM).is_ok_and(|v| {
+        u64::from(v.blocks_available()).saturating_mul(u64::from(v.fragment_size())) >= ROOM
+    });
+    let writable = nix::unistd::access(SHM, nix::unistd::AccessFlags::W_OK).is_ok();
+    if roomy && writable {
+        PathBuf::from(SHM)
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 pub(crate) fn reap_stale_clusters(temp: &Path) {
     let Ok(entries) = fs::read_dir(temp) else {
         return;
