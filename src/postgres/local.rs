@@ -326,6 +326,8 @@ fn cluster_base() -> PathBuf {
     if std::env::var_os("TMPDIR").is_some() {
         return std::env::temp_dir();
     }
+    // The field types differ between platforms (u32 on some): widen them all.
+    #[allow(clippy::useless_conversion)]
     let roomy = nix::sys::statvfs::statvfs(SHM).is_ok_and(|v| {
         u64::from(v.blocks_available()).saturating_mul(u64::from(v.fragment_size())) >= ROOM
     });
