@@ -2,7 +2,8 @@
 //! seeding, one full property case, the RPC matrix (issue 14), and the whole `check`
 //! — on the clean reference and on the multi-defect fixture
 //! (`fixtures/mutants/multi.toml`), same seed, where audit mode explores every case
-//! and shrinks every distinct defect (issue 12's target: at most 3× the clean run).
+//! and shrinks every distinct defect (issue 12's target: at most 3× the clean run) —
+//! and `smta-verify mutate` on one mutant of every kind (mutants per second).
 //!
 //! `cargo bench --bench pipeline` measures; `cargo bench --bench pipeline -- --test`
 //! runs each benchmark once (CI's quick mode). Throughput is reported in probes per
@@ -140,6 +141,34 @@ fn whole_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// `smta-verify mutate` on the reference: one mutant of every kind, with the two runs
+/// of the unbroken schema it starts with; throughput in mutants per second.
+fn mutation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mutate");
+    let kinds = smta_verify::MutationKind::ALL.len();
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60))
+        .throughput(Throughput::Elements(kinds as u64));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    group.bench_function("reference, one mutant per kind", |b| {
+        b.iter(|| {
+            let report = runtime
+                .block_on(
+                    Verifier::new(Flavor::Supabase)
+                        .seed(1)
+                        .cases(16)
+                        .rpc_sequences(16)
+                        .mutate(kinds),
+                )
+                .expect("a mutation run");
+            assert_eq!(report.mutants.len(), kinds);
+            assert!(report.score.killed > 0);
+        })
+    });
+    group.finish();
+}
+
 /// The overlays of the multi-defect fixture, in order.
 fn multi_defect_overlays() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mutants");
@@ -153,5 +182,5 @@ fn multi_defect_overlays() -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-criterion_group!(benches, cluster, stages, whole_check);
+criterion_group!(benches, cluster, stages, whole_check, mutation);
 criterion_main!(benches);

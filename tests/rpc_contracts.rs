@@ -7,6 +7,8 @@
 //! goes through the public builder and starts its own PostgreSQL. Set
 //! `SMTA_VERIFY_MUTANTS=name,name` to run only some mutants.
 
+mod mutant_files;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -198,25 +200,10 @@ fn an_rpc_missing_or_with_another_signature_is_a_note_not_a_crash() {
 #[test]
 fn the_mutant_table_lists_every_rpc_mutant_file() {
     let listed: BTreeSet<String> = table().mutant.iter().map(|m| m.file.clone()).collect();
-    let on_disk: BTreeSet<String> = std::fs::read_dir(mutants_dir())
-        .expect("fixtures/mutants/rpc exists")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
+    let on_disk = mutant_files::sql_files(&mutants_dir());
     assert_eq!(on_disk, listed);
     for m in &table().mutant {
-        let text =
-            std::fs::read_to_string(mutants_dir().join(&m.file)).expect("listed files exist");
-        assert!(
-            text.starts_with("-- Mutant: "),
-            "{}: says what the defect is",
-            m.file
-        );
+        mutant_files::assert_says_what_it_breaks(&mutants_dir(), &m.file);
         assert!(!m.flavors.is_empty() && !m.kills.is_empty(), "{}", m.file);
     }
 }
@@ -232,9 +219,7 @@ fn mutant_sequences() -> u32 {
 
 #[test]
 fn every_rpc_mutant_is_caught_by_its_intended_check() {
-    let only: Option<BTreeSet<String>> = std::env::var("SMTA_VERIFY_MUTANTS")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let only: Option<BTreeSet<String>> = mutant_files::selected();
     let table = table();
     let runs: Vec<(&Mutant, Flavor)> = table
         .mutant

@@ -9,6 +9,8 @@
 //! or call sequences, and a miss under any seed fails the test. Set `SMTA_VERIFY_MUTANTS=name,name` to run only
 //! some mutants.
 
+mod mutant_files;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,34 +221,17 @@ fn the_mutant_table_lists_every_matrix_mutant_file() {
         .map(|m| m.file.clone())
         .filter(|f| !f.contains('/'))
         .collect();
-    let on_disk: BTreeSet<String> = std::fs::read_dir(mutants_dir())
-        .expect("fixtures/mutants/matrix exists")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
+    let on_disk = mutant_files::sql_files(&mutants_dir());
     assert_eq!(on_disk, listed);
     for m in &table().mutant {
-        let text =
-            std::fs::read_to_string(mutants_dir().join(&m.file)).expect("listed files exist");
-        assert!(
-            text.starts_with("-- Mutant: "),
-            "{}: says what the defect is",
-            m.file
-        );
+        mutant_files::assert_says_what_it_breaks(&mutants_dir(), &m.file);
         assert!(CALLERS.contains(&m.caller.as_str()), "{}", m.file);
     }
 }
 
 #[test]
 fn every_matrix_mutant_is_caught_under_every_seed() {
-    let only: Option<BTreeSet<String>> = std::env::var("SMTA_VERIFY_MUTANTS")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let only: Option<BTreeSet<String>> = mutant_files::selected();
     let mut runs: Vec<(Mutant, Flavor, u64)> = Vec::new();
     for mutant in table().mutant {
         let name = mutant.file.trim_end_matches(".sql").to_string();

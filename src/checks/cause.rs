@@ -13,7 +13,7 @@ use crate::finding::{Cause, Finding};
 
 /// The policy command that decides a probe's operation (`INSERT ON CONFLICT` is
 /// refused or let through by the UPDATE policies once the row exists).
-fn command(operation: &str) -> &'static str {
+pub(crate) fn command(operation: &str) -> &'static str {
     if operation.starts_with("SELECT") {
         "SELECT"
     } else if operation == "INSERT" {

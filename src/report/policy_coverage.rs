@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::Exercised;
+use crate::checks::cause::command;
 
 /// What the run can say of one side (allow or deny) of a policy's decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,19 +74,6 @@ pub(crate) struct PolicyFacts {
     pub(crate) permissive: bool,
     /// Whether it applies to application users (their roles, or PUBLIC).
     pub(crate) for_users: bool,
-}
-
-/// The policy command that decides a probe's operation (see `checks::cause`).
-fn command(operation: &str) -> &'static str {
-    if operation.starts_with("SELECT") {
-        "SELECT"
-    } else if operation == "INSERT" {
-        "INSERT"
-    } else if operation == "DELETE" {
-        "DELETE"
-    } else {
-        "UPDATE"
-    }
 }
 
 const COMMANDS: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "DELETE"];
