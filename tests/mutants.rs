@@ -88,14 +88,11 @@ fn names(wanted: &str, object: &str) -> bool {
 }
 
 fn mutants_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mutants")
+    mutant_files::dir("")
 }
 
 fn table() -> Table {
-    let path = mutants_dir().join("mutants.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    toml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    mutant_files::table(&mutants_dir())
 }
 
 /// The (check, object) pairs a report found, for failure messages.

@@ -50,14 +50,11 @@ struct Mutant {
 }
 
 fn mutants_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mutants/rpc")
+    mutant_files::dir("rpc")
 }
 
 fn table() -> Table {
-    let path = mutants_dir().join("mutants.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    toml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    mutant_files::table(&mutants_dir())
 }
 
 fn verify(flavor: Flavor, sequences: u32, extra_sql: Option<&Path>) -> Report {

@@ -50,14 +50,11 @@ struct Mutant {
 }
 
 fn mutants_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mutants/matrix")
+    mutant_files::dir("matrix")
 }
 
 fn table() -> Table {
-    let path = mutants_dir().join("mutants.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    toml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    mutant_files::table(&mutants_dir())
 }
 
 /// A matrix-only run: no generated world, no call sequence, no shrinking.

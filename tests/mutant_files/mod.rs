@@ -6,7 +6,22 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `fixtures/mutants/<sub>` (`""` for the directory itself).
+pub fn dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mutants")
+        .join(sub)
+}
+
+/// A table of `dir`'s mutants (`mutants.toml`), in the test's own row type.
+pub fn table<T: serde::de::DeserializeOwned>(dir: &Path) -> T {
+    let path = dir.join("mutants.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
 
 /// The `.sql` file names directly in `dir`.
 pub fn sql_files(dir: &Path) -> BTreeSet<String> {
