@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use smta_verify::{
-    Backend, CheckId, Families, Flavor, Report, Sandbox, Severity, SqlSource, Verifier,
+    Backend, CheckId, Decision, Families, Flavor, Report, Sandbox, Severity, SqlSource, Verifier,
 };
 
 /// Cases per run and the generator seed: fixed, so a failure here replays.
@@ -259,6 +259,25 @@ fn the_reference_schema_alone_has_no_findings() {
             report.run.cases,
             u64::from(CASES),
             "every case ran ({flavor})"
+        );
+        // A clean report proves little about a path no probe took: every policy
+        // application users meet is seen letting a row through and keeping one out,
+        // the INSERT policies of tables that found a tenant (organizations) or whose
+        // unique key names another user (memberships) included.
+        let undecided: Vec<String> = report
+            .policy_coverage
+            .iter()
+            .filter(|p| p.allow != Decision::Observed || p.deny != Decision::Observed)
+            .map(|p| {
+                format!(
+                    "{} on {}: allow {:?}, deny {:?}",
+                    p.policy, p.table, p.allow, p.deny
+                )
+            })
+            .collect();
+        assert!(
+            undecided.is_empty(),
+            "every {flavor} policy is seen deciding both ways: {undecided:#?}"
         );
     }
 }

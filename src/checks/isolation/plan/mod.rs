@@ -333,9 +333,13 @@ impl TableProbes<'_, '_> {
             .collect();
         let foreign = self.foreign_organization(&user);
         if self.reachable.insert {
-            if self.table.tenant.is_empty() {
+            if self.table.tenant.is_empty() || self.founds_tenant() {
+                // No tenant, or a new tenant: the row belongs to no organization yet.
                 if let Some(row) = self.candidate(None, Some(&user)) {
                     self.existence_by_insert(&row, &user);
+                    if self.founds_tenant() {
+                        self.impersonations(&row, &user);
+                    }
                     self.insert(row, InsertPurpose::Own);
                 }
             } else {
@@ -504,7 +508,68 @@ impl TableProbes<'_, '_> {
     fn candidate(&mut self, org: Option<&str>, user: Option<&str>) -> Option<Row> {
         let mut row = self.candidate_row(org, user)?;
         self.freshen_unique(&mut row);
-        (!self.collides(&row)).then_some(row)
+        if self.collides(&row) {
+            row = self.other_referent(&row)?;
+        }
+        Some(row)
+    }
+
+    /// Whether an insert here founds a tenant: the table's own key is its tenant
+    /// column and points nowhere (an organization), so a new row is an organization
+    /// of its own, not a row in one of the actor's.
+    fn founds_tenant(&self) -> bool {
+        self.table.tenant.first().is_some_and(|hop| {
+            hop.next.is_none()
+                && self.table.key.contains(&hop.column)
+                && self.relation.reference_of(&hop.column).is_none()
+        })
+    }
+
+    /// `row` with a reference in a colliding unique key pointed at another live row,
+    /// so that the key is free: a membership of a user the organization does not have
+    /// yet. Columns the rules set (the tenant, `self(…)`, `same_org(…)`, `is(…)`) keep
+    /// their values, since they are what makes the row allowed.
+    fn other_referent(&self, row: &Row) -> Option<Row> {
+        let tenant = self.table.tenant.first().map(|h| h.column.as_str());
+        let ruled = self.table.insert.columns();
+        for columns in self.colliding_keys(row) {
+            for name in &columns {
+                if Some(name.as_str()) == tenant
+                    || ruled.contains(&name.as_str())
+                    || self.table.key.contains(name)
+                {
+                    continue;
+                }
+                let Some((target, target_column)) = self.relation.reference_of(name) else {
+                    continue;
+                };
+                let (Some(rows), Some(model)) =
+                    (self.ctx.truth(target), self.ctx.oracle.model.table(target))
+                else {
+                    continue;
+                };
+                let found = rows
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        self.ctx
+                            .oracle
+                            .placement(target, &row_key(r, &model.key))
+                            .live
+                    })
+                    .filter_map(|r| text(r.get(target_column)))
+                    .map(|value| {
+                        let mut other = row.clone();
+                        other.insert(name.clone(), Value::String(value));
+                        other
+                    })
+                    .find(|other| !self.collides(other));
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        None
     }
 
     /// Gives the row new values in the unique keys it shares with a seeded row (a name
