@@ -58,6 +58,9 @@ pub struct Verifier {
     /// Signatures `fail_fast` does not stop for: a mutant's run stops at the first
     /// defect the unbroken schema does not have.
     known: Arc<std::collections::BTreeSet<String>>,
+    /// A mutant's run: its first new defect, whichever phase meets it, ends the run
+    /// (the catalog's make the worlds unnecessary).
+    first_defect_ends_run: bool,
     shrink: ShrinkBudget,
     progress: ProgressHook,
     rpc_sequences: u32,
@@ -91,6 +94,7 @@ impl Verifier {
             persistence: None,
             fail_fast: false,
             known: Default::default(),
+            first_defect_ends_run: false,
             shrink: ShrinkBudget::default(),
             progress: ProgressHook::default(),
             rpc_sequences: DEFAULT_RPC_SEQUENCES,
@@ -283,6 +287,36 @@ impl Verifier {
             None
         };
         tracing::info!(elapsed = ?phase.elapsed(), "{workers} worker database(s) cloned");
+        let report = self
+            .verify(Workspace {
+                backend: server.backend(),
+                sources: &sources,
+                seed,
+                started,
+                started_at,
+                databases,
+                contracts_database,
+            })
+            .await?;
+        drop(template);
+        // Errors above return early and leave teardown to `Server`'s Drop.
+        server.shutdown().await;
+        Ok(report)
+    }
+
+    /// Every check, on databases that already hold the installed schema: the catalog,
+    /// the fixture world, the RPC matrix, the property cases on `databases` (one
+    /// worker each) and the RPC sequences on `contracts_database`; then the report.
+    async fn verify(&self, workspace: Workspace<'_>) -> Result<Report, Error> {
+        let Workspace {
+            backend,
+            sources,
+            seed,
+            started,
+            started_at,
+            databases,
+            contracts_database,
+        } = workspace;
         let phase = Instant::now();
         self.progress.phase(PHASE_CATALOG);
         let mut conn = databases[0].connect().await?;
@@ -292,9 +326,16 @@ impl Verifier {
         tracing::info!(elapsed = ?phase.elapsed(), "catalog read, {} tables modelled", model.tables.len());
 
         let mut run_findings = crate::checks::catalog::check(self.flavor, &catalog, &model);
+        let settled = |findings: &[Finding]| {
+            self.first_defect_ends_run
+                && findings.iter().any(|f| !self.known.contains(&f.signature))
+        };
         let phase = Instant::now();
-        let (fixture_findings, fixture_observations, fixture_notes) =
-            fixture_checks(&databases[0], self.flavor, &catalog, &model).await?;
+        let (fixture_findings, fixture_observations, fixture_notes) = if settled(&run_findings) {
+            Default::default()
+        } else {
+            fixture_checks(&databases[0], self.flavor, &catalog, &model).await?
+        };
         run_findings.extend(fixture_findings);
         tracing::info!(elapsed = ?phase.elapsed(), "run-wide checks done");
         let catalog_ms = phase.elapsed().as_millis() as u64;
@@ -302,7 +343,7 @@ impl Verifier {
         // The RPC matrix: before anything is generated, every function by every kind
         // of caller with every argument aim, once.
         let contracts_file = Contracts::reference();
-        let rpc_matrix = if self.families.rpc_matrix {
+        let rpc_matrix = if self.families.rpc_matrix && !settled(&run_findings) {
             let phase = Instant::now();
             self.progress.phase(PHASE_RPC_MATRIX);
             let mut conn = databases[0].connect().await?;
@@ -328,8 +369,9 @@ impl Verifier {
             spent_ms: Default::default(),
             ..self.shrink.clone()
         };
+        let settled = settled(&run_findings);
         let config = PropertyConfig {
-            cases: self.cases,
+            cases: if settled { 0 } else { self.cases },
             seed,
             families: self.families,
             bounds: Bounds::default(),
@@ -355,7 +397,7 @@ impl Verifier {
         tracing::info!(elapsed = ?phase.elapsed(), cases = outcome.cases, probes = outcome.probes, signatures = outcome.discoveries.len(), "isolation property done");
 
         let phase = Instant::now();
-        let contracts = match contracts_database {
+        let contracts = match contracts_database.filter(|_| !settled) {
             None => None,
             Some(database) => {
                 let (catalog, model) = (Arc::clone(&catalog), Arc::clone(&model));
@@ -560,7 +602,7 @@ impl Verifier {
         notes.extend(gaps.iter().map(|g| format!("coverage gap: {g}")));
         // Every object a report names, so each format can point at its definition.
         let locations = locate_objects(
-            &sources,
+            sources,
             coverage
                 .values()
                 .flatten()
@@ -619,7 +661,7 @@ impl Verifier {
                 tool_version: env!("CARGO_PKG_VERSION").to_string(),
                 postgres_version: catalog.server_version.clone(),
                 flavor: self.flavor.to_string(),
-                backend: server.backend().to_string(),
+                backend: backend.to_string(),
                 seed,
                 cases: outcome.cases,
                 started_at,
@@ -642,9 +684,6 @@ impl Verifier {
             rpc_matrix: rpc_matrix.map(|m| m.matrix),
             policy_coverage,
         };
-        drop(template);
-        // Errors above return early and leave teardown to `Server`'s Drop.
-        server.shutdown().await;
         Ok(report)
     }
 
@@ -754,37 +793,51 @@ impl Verifier {
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
         self.progress.phase(PHASE_SERVER);
-        let sandbox = Sandbox::start_with(&self.server, self.flavor, &sources).await?;
-        let result = self.mutate_on(&sandbox, sources, seed, max, started).await;
-        sandbox.stop().await;
+        let server = Server::start(&self.server).await?;
+        self.progress.phase(PHASE_INSTALL);
+        let template = Template::build(&server, self.flavor, &sources).await?;
+        let result = self
+            .mutate_on(&server, &template, &sources, seed, max, started)
+            .await;
+        drop(template);
+        server.shutdown().await;
         result
     }
 
     async fn mutate_on(
         &self,
-        sandbox: &Sandbox,
-        sources: Vec<SqlSource>,
+        server: &Server,
+        template: &Template,
+        sources: &[SqlSource],
         seed: u64,
         max: usize,
         started: Instant,
     ) -> Result<crate::mutate::MutationReport, Error> {
         self.progress.phase(PHASE_CATALOG);
-        let mut conn = sqlx::PgConnection::connect_with(&sandbox.connect_options())
-            .await
-            .map_err(|e| Error::database("connect to the installed schema", e))?;
-        let catalog = Catalog::load(&mut conn).await?;
+        let database = template.clone_database(server).await?;
+        let mut conn = database.connect().await?;
+        let catalog = Catalog::load(&mut conn).await;
         let _ = conn.close().await;
+        let _ = server.drop_database(&database.name).await;
+        let catalog = catalog?;
         let model = AccessModel::resolve(&self.rules, &catalog)?;
         let derived = crate::mutate::derive::mutants(self.flavor, &catalog, &model);
         let count = derived.len();
         let mutants = crate::mutate::sample(derived, max);
-        // Every run reinstalls the sources on the sandbox's server (the URL backend:
-        // its own scratch databases, dropped after it) and uses one worker.
-        let url = sandbox.connection_url("postgres");
-        let on_sandbox = |schema: Vec<SqlSource>| Verifier {
-            schema: schema.into_iter().map(SchemaInput::Sql).collect(),
-            extra_sql: Vec::new(),
-            server: ServerSpec::new(Backend::Url).database_url(url.clone()),
+        if mutants.is_empty() {
+            // Derivation alone (`--max 0`): nothing to compare with a baseline.
+            let run = self.mutation_run(sources, &model, seed, max, started);
+            return Ok(crate::mutate::MutationReport::new(
+                run,
+                count,
+                Vec::new(),
+                Vec::new(),
+            ));
+        }
+        // Every run, the unbroken schema's included, is one clone of the installed
+        // template, its overlay applied, with one worker and no shrinking: the same
+        // work for each, so their observations compare.
+        let checks = Verifier {
             seed: Some(seed),
             workers: 1,
             persistence: None,
@@ -796,60 +849,45 @@ impl Verifier {
             },
             ..self.clone()
         };
-        if mutants.is_empty() {
-            // Derivation alone (`--max 0`): nothing to compare with a baseline.
-            let run = self.mutation_run(&sources, &model, seed, max, started);
-            return Ok(crate::mutate::MutationReport::new(
-                run,
-                count,
-                Vec::new(),
-                Vec::new(),
-            ));
-        }
         self.progress.phase(PHASE_BASELINE);
-        let baseline = on_sandbox(sources.clone()).run().await?;
-        let again = on_sandbox(sources.clone()).run().await?;
+        let (baseline, again) = futures_util::future::try_join(
+            checks.run_overlay(server, template, sources, seed, &[]),
+            checks.run_overlay(server, template, sources, seed, &[]),
+        )
+        .await?;
+        let unbroken = |run: Result<Report, String>| {
+            run.map_err(|e| Error::Internal(format!("the unbroken schema: {e}")))
+        };
+        let (baseline, again) = (unbroken(baseline)?, unbroken(again)?);
         let noise = crate::mutate::run::noise(&baseline, &again);
         let known: std::collections::BTreeSet<String> = baseline
             .findings
             .iter()
             .map(|f| f.signature.clone())
             .collect();
-        let known = Arc::new(known);
+        let checks = Verifier {
+            fail_fast: true,
+            known: Arc::new(known),
+            first_defect_ends_run: true,
+            ..checks
+        };
         self.progress.phase(PHASE_MUTANTS);
         let total = mutants.len() as u64;
         let done = std::sync::atomic::AtomicU64::new(0);
-        // One at a time: two runs side by side on one server made a probe's outcome
-        // differ from the unbroken schema's run (seen, not yet explained), which would
-        // read as a blind spot.
-        let results = crate::mutate::run::all(mutants, &baseline, &noise, 1, |mutant| {
-            let mut schema = sources.clone();
-            schema.push(SqlSource {
-                name: format!("mutant {}", mutant.id),
-                sql: mutant.sql.iter().map(|s| format!("{s};\n")).collect(),
-            });
-            let verifier = Verifier {
-                fail_fast: true,
-                known: Arc::clone(&known),
-                ..on_sandbox(schema)
-            };
-            let (progress, done) = (&self.progress, &done);
+        let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+        let results = crate::mutate::run::all(mutants, &baseline, &noise, parallel, |mutant| {
+            let (checks, progress, done) = (&checks, &self.progress, &done);
             async move {
-                let outcome = match verifier.run().await {
-                    Ok(report) => Ok(Ok(report)),
-                    Err(Error::Install(e)) => Ok(Err(format!("the mutant does not install: {e}"))),
-                    Err(Error::Seed(e)) => {
-                        Ok(Err(format!("the fixture world no longer seeds: {e}")))
-                    }
-                    Err(e) => Err(e),
-                };
+                let outcome = checks
+                    .run_overlay(server, template, sources, seed, &mutant.sql)
+                    .await;
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress.emit(Progress::Cases { done: n, total });
                 outcome
             }
         })
         .await?;
-        let run = self.mutation_run(&sources, &model, seed, max, started);
+        let run = self.mutation_run(sources, &model, seed, max, started);
         Ok(crate::mutate::MutationReport::new(
             run,
             count,
@@ -860,6 +898,59 @@ impl Verifier {
                 .collect(),
             results,
         ))
+    }
+
+    /// The checks on a clone of `template` with `overlay` applied to it, one database
+    /// for every phase (they run one after another and roll back everything they
+    /// write), dropped afterwards. `Ok(Err(why))`: the overlay does not apply.
+    async fn run_overlay(
+        &self,
+        server: &Server,
+        template: &Template,
+        sources: &[SqlSource],
+        seed: u64,
+        overlay: &[String],
+    ) -> Result<Result<Report, String>, Error> {
+        let started = Instant::now();
+        let started_at = humantime_now();
+        let database = template.clone_database(server).await?;
+        let outcome = async {
+            if !overlay.is_empty() {
+                let mut conn = database.connect().await?;
+                let applied = crate::install::apply(
+                    &mut conn,
+                    &[SqlSource {
+                        name: "mutant".into(),
+                        sql: overlay.iter().map(|s| format!("{s};\n")).collect(),
+                    }],
+                )
+                .await;
+                let _ = conn.close().await;
+                if let Err(e) = applied {
+                    return Ok(Err(format!("the mutant does not install: {e}")));
+                }
+            }
+            let workspace = Workspace {
+                backend: server.backend(),
+                sources,
+                seed,
+                started,
+                started_at,
+                databases: vec![database.clone()],
+                contracts_database: (self.families.contracts && self.rpc_sequences > 0)
+                    .then(|| database.clone()),
+            };
+            match self.verify(workspace).await {
+                Ok(report) => Ok(Ok(report)),
+                Err(Error::Seed(e)) => Ok(Err(format!("the fixture world no longer seeds: {e}"))),
+                Err(e) => Err(e),
+            }
+        }
+        .await;
+        if let Err(e) = server.drop_database(&database.name).await {
+            tracing::warn!("could not drop the mutant database {}: {e}", database.name);
+        }
+        outcome
     }
 
     fn mutation_run(
@@ -898,6 +989,19 @@ impl Verifier {
             .map_err(|e| Error::Internal(format!("a runtime: {e}")))?
             .block_on(self.run())
     }
+}
+
+/// Where [`Verifier::verify`] runs: databases cloned from an installed template.
+struct Workspace<'a> {
+    backend: Backend,
+    sources: &'a [SqlSource],
+    seed: u64,
+    started: Instant,
+    started_at: String,
+    databases: Vec<crate::install::Database>,
+    /// The database of the RPC sequences, which run after the property cases: one of
+    /// `databases` again, or a clone of its own.
+    contracts_database: Option<crate::install::Database>,
 }
 
 /// What [`Verifier::installed`] sets up; the server is torn down when dropped.

@@ -1,4 +1,4 @@
-//! Running the mutants: each in its own clone of the installed template, two at a time,
+//! Running the mutants: each in its own clone of the installed template, one per core,
 //! every one with the same seed and budget as the unbroken schema's run, so that their
 //! observations compare.
 //!
@@ -52,15 +52,21 @@ pub struct MutantResult {
 /// observed, per table × operation × kind of actor whether some probe was allowed and
 /// whether some was refused, per RPC whether it returned and whether it raised. Equal
 /// evidence means no probe could tell the two schemas apart.
+///
+/// A cell refused with an error and one that reached no row are the same reach here,
+/// as the matrix itself judges them: either way no row was read or written, and a
+/// mistake that only turns the one into the other (a `USING` made `true` whose
+/// `WITH CHECK` still refuses) opened nothing.
 pub(crate) fn evidence(report: &Report) -> BTreeSet<String> {
     report
         .matrix
         .iter()
         .map(|m| {
-            format!(
-                "{} {} {}: observed {}",
-                m.actor, m.table, m.operation, m.observed
-            )
+            let reach = match m.observed.as_str() {
+                "denied" | "none" => "no row",
+                other => other,
+            };
+            format!("{} {} {}: observed {reach}", m.actor, m.table, m.operation)
         })
         .chain(report.exercised.iter().flat_map(|e| {
             let path = format!("{} {} by {}", e.operation, e.table, e.actor_kind);

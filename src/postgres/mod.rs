@@ -437,6 +437,23 @@ impl Server {
         result
     }
 
+    /// Drops the scratch database `name` before teardown: a run that makes one
+    /// database per mutant must not keep hundreds of them until the end.
+    pub(crate) async fn drop_database(&self, name: &str) -> Result<(), sqlx::Error> {
+        assert!(
+            name.starts_with(SCRATCH_PREFIX),
+            "scratch databases are named {SCRATCH_PREFIX}…, not {name}"
+        );
+        let mut admin =
+            PgConnection::connect_with(&self.connect_options(self.maintenance_database())).await?;
+        let result = admin.execute(url::drop_sql(name).as_str()).await.map(drop);
+        let _ = admin.close().await;
+        if let (Ok(()), Inner::Url(server)) = (&result, &self.inner) {
+            server.untrack(name);
+        }
+        result
+    }
+
     /// Tears the server down and waits until it is gone: the local cluster is
     /// stopped and deleted, the container removed, the URL server's scratch databases
     /// dropped. Dropping a `Server` does the same, blocking.

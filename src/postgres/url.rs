@@ -216,6 +216,14 @@ impl UrlServer {
             .push(name.to_string());
     }
 
+    /// Forgets `name`: it was dropped before teardown.
+    pub(crate) fn untrack(&self, name: &str) {
+        self.created
+            .lock()
+            .expect("database list")
+            .retain(|n| n != name);
+    }
+
     /// The comment that marks `name` as ours, for reaping after a crash.
     pub(crate) fn stamp_sql(name: &str) -> String {
         format!(
@@ -322,7 +330,7 @@ impl Drop for UrlServer {
 
 /// `DROP DATABASE`, ending our own sessions still connected to it (a cancelled run
 /// may leave workers connected).
-fn drop_sql(name: &str) -> String {
+pub(crate) fn drop_sql(name: &str) -> String {
     format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))
 }
 
