@@ -178,7 +178,7 @@ impl Judge<'_> {
         match probe {
             Probe::Escalate { .. }
             | Probe::Insert {
-                purpose: InsertPurpose::SelfAdd,
+                purpose: InsertPurpose::SelfAdd | InsertPurpose::Escalate,
                 ..
             } => CheckId::PrivilegeEscalation,
             // A row that changed organization crossed a tenant boundary, whichever
@@ -777,6 +777,10 @@ impl Judge<'_> {
                         purpose: InsertPurpose::Impersonate,
                         ..
                     } => "inserted a row in another user's name with".to_string(),
+                    Probe::Insert {
+                        purpose: InsertPurpose::Escalate,
+                        ..
+                    } => "inserted a row referring to what the rules forbid with".to_string(),
                     Probe::Insert { .. } => "inserted a row with".to_string(),
                     Probe::Move { .. } => "moved a row to another organization with".to_string(),
                     Probe::MoveAll { .. } => "moved rows to another organization with".to_string(),

@@ -20,6 +20,10 @@ pub(crate) enum InsertPurpose {
     /// (`self(col)`: an inviter, a creator) naming another user: writing in someone
     /// else's name.
     Impersonate,
+    /// The own-organization row with a reference the rules constrain (`same_org(c)`,
+    /// `!role(c, name)`) pointed at one they forbid: another tenant's role, or the
+    /// super admin role handed out.
+    Escalate,
 }
 
 /// The key through which an insert can tell its caller that a row exists.

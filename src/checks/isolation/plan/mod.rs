@@ -349,6 +349,7 @@ impl TableProbes<'_, '_> {
                 {
                     self.existence_by_insert(&row, &user);
                     self.impersonations(&row, &user);
+                    self.forbidden_referents(&row);
                     self.insert(row, InsertPurpose::Own);
                 }
                 if let Some(row) = foreign
@@ -419,6 +420,88 @@ impl TableProbes<'_, '_> {
             }
             if !self.collides(&forged) {
                 self.insert(forged, InsertPurpose::Impersonate);
+            }
+        }
+    }
+
+    /// The own-organization insert `row`, once per reference the insert rule
+    /// constrains (`same_org(c)`, `!role(c, name)`) and the actor may write, pointed at
+    /// a live referent the rule forbids — the most powerful first (a row named
+    /// super_admin, admin or owner), then another: a row handing out the super admin
+    /// role or another tenant's role must be refused. Only the rules decide what is
+    /// forbidden; a referent the rules allow is never tried here.
+    fn forbidden_referents(&mut self, row: &Row) {
+        if self
+            .ctx
+            .oracle
+            .may_insert(self.actor, self.table, &self.as_written(row))
+            != Expect::Allowed
+        {
+            return;
+        }
+        let mut atoms = Vec::new();
+        atoms_with_polarity(&self.table.insert, false, &mut atoms);
+        let insertable: BTreeSet<String> = self
+            .relation
+            .writable_columns("INSERT", self.roles())
+            .into_iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut columns: Vec<String> = atoms
+            .into_iter()
+            .filter_map(|(negated, atom)| match atom {
+                Atom::SameOrg(c) if !negated => Some(c),
+                Atom::Role(c, _) if negated => Some(c),
+                _ => None,
+            })
+            .filter(|c| insertable.contains(c))
+            .collect();
+        columns.sort();
+        columns.dedup();
+        for column in columns {
+            let Some((target, target_column)) = self.table.references.get(&column) else {
+                continue;
+            };
+            let (Some(rows), Some(model)) =
+                (self.ctx.truth(target), self.ctx.oracle.model.table(target))
+            else {
+                continue;
+            };
+            let mut referents: Vec<&Row> = rows
+                .rows
+                .iter()
+                .filter(|r| {
+                    self.ctx
+                        .oracle
+                        .placement(target, &row_key(r, &model.key))
+                        .live
+                })
+                .collect();
+            referents.sort_by_key(|r| {
+                !matches!(
+                    text(r.get("name")).as_deref(),
+                    Some("super_admin" | "admin" | "owner")
+                )
+            });
+            let forged: Vec<Row> = referents
+                .into_iter()
+                .filter_map(|r| text(r.get(target_column)))
+                .map(|value| {
+                    let mut forged = row.clone();
+                    forged.insert(column.clone(), Value::String(value));
+                    forged
+                })
+                .filter(|forged| {
+                    self.ctx
+                        .oracle
+                        .may_insert(self.actor, self.table, &self.as_written(forged))
+                        == Expect::Denied
+                        && !self.collides(forged)
+                })
+                .take(2)
+                .collect();
+            for forged in forged {
+                self.insert(forged, InsertPurpose::Escalate);
             }
         }
     }
