@@ -850,16 +850,17 @@ impl Verifier {
             ..self.clone()
         };
         self.progress.phase(PHASE_BASELINE);
-        let (baseline, again) = futures_util::future::try_join(
-            checks.run_overlay(server, template, sources, seed, &[]),
-            checks.run_overlay(server, template, sources, seed, &[]),
+        // Three runs of the unbroken schema: the first is what mutants are compared
+        // with, the facts they disagree on are noise.
+        let runs = futures_util::future::try_join_all(
+            (0..3).map(|_| checks.run_overlay(server, template, sources, seed, &[])),
         )
-        .await?;
-        let unbroken = |run: Result<Report, String>| {
-            run.map_err(|e| Error::Internal(format!("the unbroken schema: {e}")))
-        };
-        let (baseline, again) = (unbroken(baseline)?, unbroken(again)?);
-        let noise = crate::mutate::run::noise(&baseline, &again);
+        .await?
+        .into_iter()
+        .map(|run| run.map_err(|e| Error::Internal(format!("the unbroken schema: {e}"))))
+        .collect::<Result<Vec<Report>, Error>>()?;
+        let noise = crate::mutate::run::noise(&runs);
+        let baseline = runs.into_iter().next().expect("three runs");
         let known: std::collections::BTreeSet<String> = baseline
             .findings
             .iter()

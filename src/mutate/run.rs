@@ -95,13 +95,24 @@ fn rpc_calls(report: &Report) -> Vec<crate::report::RpcCalls> {
     crate::report::coverage::combined(&report.rpc_calls, matrix)
 }
 
-/// Facts two runs of the unbroken schema disagree on. With one seed the worlds are
+/// Facts the runs of the unbroken schema disagree on. With one seed the worlds are
 /// the same, but rows the database keys itself (a trigger's `gen_random_uuid()`)
 /// come in another order, and some probes follow that order: such facts prove
-/// nothing either way.
-pub(crate) fn noise(first: &Report, second: &Report) -> BTreeSet<String> {
-    let (a, b) = (evidence(first), evidence(second));
-    a.symmetric_difference(&b).cloned().collect()
+/// nothing either way. Each run is a sample of that noise, so the more runs the
+/// fewer noisy facts are taken for a mutant's trace.
+pub(crate) fn noise(runs: &[Report]) -> BTreeSet<String> {
+    let facts: Vec<BTreeSet<String>> = runs.iter().map(evidence).collect();
+    let (Some(first), rest) = (facts.first(), facts.get(1..).unwrap_or_default()) else {
+        return BTreeSet::new();
+    };
+    rest.iter()
+        .flat_map(|other| {
+            first
+                .symmetric_difference(other)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The verdict on a mutant's report against the unbroken schema's.
