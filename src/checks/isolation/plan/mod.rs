@@ -377,19 +377,26 @@ impl TableProbes<'_, '_> {
         }
     }
 
-    /// The allowed own-organization insert `row`, once per column the insert rule
-    /// says must hold the actor's id (`self(col)`) and the actor may write, with that
-    /// column naming another user of the world: a row written in someone else's name
-    /// must be refused.
-    fn impersonations(&mut self, row: &Row, user: &str) {
+    /// The insert rule's atoms with their polarity, and the columns the actor may
+    /// insert into: what the forged inserts start from.
+    fn insert_rule_atoms(&self) -> (Vec<(bool, Atom)>, BTreeSet<String>) {
         let mut atoms = Vec::new();
         atoms_with_polarity(&self.table.insert, false, &mut atoms);
-        let insertable: BTreeSet<String> = self
+        let insertable = self
             .relation
             .writable_columns("INSERT", self.roles())
             .into_iter()
             .map(|c| c.name.clone())
             .collect();
+        (atoms, insertable)
+    }
+
+    /// The allowed own-organization insert `row`, once per column the insert rule
+    /// says must hold the actor's id (`self(col)`) and the actor may write, with that
+    /// column naming another user of the world: a row written in someone else's name
+    /// must be refused.
+    fn impersonations(&mut self, row: &Row, user: &str) {
+        let (atoms, insertable) = self.insert_rule_atoms();
         let Some(other) = self.ctx.truth(crate::access::tenancy::USERS).and_then(|t| {
             t.rows
                 .iter()
@@ -439,14 +446,7 @@ impl TableProbes<'_, '_> {
         {
             return;
         }
-        let mut atoms = Vec::new();
-        atoms_with_polarity(&self.table.insert, false, &mut atoms);
-        let insertable: BTreeSet<String> = self
-            .relation
-            .writable_columns("INSERT", self.roles())
-            .into_iter()
-            .map(|c| c.name.clone())
-            .collect();
+        let (atoms, insertable) = self.insert_rule_atoms();
         let mut columns: Vec<String> = atoms
             .into_iter()
             .filter_map(|(negated, atom)| match atom {
