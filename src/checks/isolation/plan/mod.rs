@@ -112,6 +112,18 @@ impl PlanContext<'_> {
         self.oracle.truth.table(table)
     }
 
+    /// The rows of `table` that are alive: neither soft-deleted nor in a deleted
+    /// organization.
+    fn live_rows(&self, table: &str) -> Vec<&Row> {
+        let (Some(rows), Some(model)) = (self.truth(table), self.oracle.model.table(table)) else {
+            return Vec::new();
+        };
+        rows.rows
+            .iter()
+            .filter(|r| self.oracle.placement(table, &row_key(r, &model.key)).live)
+            .collect()
+    }
+
     /// Every probe of the case, in a stable order. Operations the actor holds no
     /// privilege for are left to the run-wide denial checks: their refusal does not
     /// depend on the world.
@@ -462,21 +474,7 @@ impl TableProbes<'_, '_> {
             let Some((target, target_column)) = self.table.references.get(&column) else {
                 continue;
             };
-            let (Some(rows), Some(model)) =
-                (self.ctx.truth(target), self.ctx.oracle.model.table(target))
-            else {
-                continue;
-            };
-            let mut referents: Vec<&Row> = rows
-                .rows
-                .iter()
-                .filter(|r| {
-                    self.ctx
-                        .oracle
-                        .placement(target, &row_key(r, &model.key))
-                        .live
-                })
-                .collect();
+            let mut referents = self.ctx.live_rows(target);
             referents.sort_by_key(|r| {
                 !matches!(
                     text(r.get("name")).as_deref(),
@@ -626,20 +624,10 @@ impl TableProbes<'_, '_> {
                 let Some((target, target_column)) = self.relation.reference_of(name) else {
                     continue;
                 };
-                let (Some(rows), Some(model)) =
-                    (self.ctx.truth(target), self.ctx.oracle.model.table(target))
-                else {
-                    continue;
-                };
-                let found = rows
-                    .rows
-                    .iter()
-                    .filter(|r| {
-                        self.ctx
-                            .oracle
-                            .placement(target, &row_key(r, &model.key))
-                            .live
-                    })
+                let found = self
+                    .ctx
+                    .live_rows(target)
+                    .into_iter()
                     .filter_map(|r| text(r.get(target_column)))
                     .map(|value| {
                         let mut other = row.clone();
